@@ -1,0 +1,85 @@
+"""Notebook hygiene: pairs in sync, parameters cell, executed outputs, the headless runner.
+
+nbval itself (``pytest notebooks --nbval-lax``, run by ci/test.sh) re-executes each
+committed notebook and compares the cells marked ``# NBVAL_CHECK_OUTPUT``.
+"""
+import json
+import pathlib
+import subprocess
+import sys
+
+import jupytext
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NB = ROOT / "notebooks"
+SOURCES = sorted(NB.glob("[0-9][0-9]_*.py"))
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ())))
+            for c in nb.cells]
+
+
+def test_every_notebook_has_both_twins():
+    py = {p.stem for p in NB.glob("[0-9][0-9]_*.py")}
+    ipynb = {p.stem for p in NB.glob("[0-9][0-9]_*.ipynb")}
+    assert py == ipynb, f"unpaired: {sorted(py ^ ipynb)}"
+    assert {"01_gradient_instability", "02_ugs_components"} <= py
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source):
+    # the .ipynb must be the .py's cells, unchanged (regenerate: ci/run_notebooks.py --update-committed)
+    text = jupytext.read(source)
+    executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    a, b = _cells(text), _cells(executed)
+    assert len(a) == len(b), f"{source.name}: {len(a)} cells vs {len(b)} in the .ipynb"
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert x == y, f"{source.name}: cell {i} differs between the .py and the .ipynb"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_has_one_parameters_cell_with_output_dir(source):
+    nb = jupytext.read(source)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", ())]
+    assert len(params) == 1, f"{source.name}: {len(params)} parameters cells"
+    assert "output_dir" in params[0].source
+    checked = [c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert checked, f"{source.name}: no cell is checked by nbval"
+    assert "shared/" not in source.read_text(), f"{source.name} must not read ../shared"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebook_was_executed_without_errors(source):
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), f"{source.stem}.ipynb is not executed"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    checked = [c for c in code if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert all(c.outputs for c in checked), "a checked cell has no output to compare"
+
+
+def test_runner_executes_headless_with_parameters(tmp_path):
+    # what `bash ci/main.sh` does, for one notebook, with a parameter changed
+    out = subprocess.run([sys.executable, "ci/run_notebooks.py", "01", "--out", str(tmp_path),
+                          "-p", "pixel_error", "3.0"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["status"] for s in summary] == ["ok"]
+    executed = nbformat.read(tmp_path / "01_gradient_instability.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", ())]
+    assert injected and "pixel_error = 3.0" in injected[0].source
+    assert list((tmp_path / "01_gradient_instability").glob("*.png")), "no figure written"
+
+
+def test_runner_rejects_unknown_parameters_and_notebooks(tmp_path):
+    bad = subprocess.run([sys.executable, "ci/run_notebooks.py", "01", "--out", str(tmp_path),
+                          "-p", "no_such_knob", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and "no_such_knob" in bad.stdout + bad.stderr
+    missing = subprocess.run([sys.executable, "ci/run_notebooks.py", "99", "--out", str(tmp_path)],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert missing.returncode != 0 and "no notebook matches '99'" in missing.stderr
