@@ -61,7 +61,7 @@ if "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.0
 else
     log "step 2/3: mmcv 2.0.1 from source with its ops (about 5 min on 2 cores the first time;"
     log "          pip caches the built wheel, so later installs on this machine take seconds)"
-    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} "${PIP[@]}" install --no-build-isolation \
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} "${PIP[@]}" install --no-build-isolation --no-deps \
         -c ci/constraints.txt "mmcv==2.0.1"
 fi
 

@@ -121,3 +121,12 @@ def test_eq10_cuda_matches_cpu():
     cpu = localization_ce(logits, t, grid)
     gpu = localization_ce(logits.cuda(), t.cuda(), grid.cuda())
     assert gpu.item() == pytest.approx(cpu.item(), rel=1e-5)
+
+
+def test_eq10_masked_minus_inf_logit_off_target_is_finite():
+    # target on grid point 0 of [-2..2]; logit -inf on the far end: CE = log 4 (uniform on 4)
+    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0, -float("inf")]], requires_grad=True)
+    loss = localization_ce(logits, torch.tensor([0.0]), IntervalGrid(2.0, 0.0, 4))
+    assert loss.item() == pytest.approx(math.log(4), rel=1e-6)
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()

@@ -75,3 +75,13 @@ def test_eq12_bfloat16_matches_float32():
     low = uncertainty_loss(logits.bfloat16())
     assert low.dtype == torch.float32
     assert low.item() == pytest.approx(uncertainty_loss(logits.bfloat16().float()).item(), rel=1e-6)
+
+
+def test_eq12_masked_minus_inf_logits_contribute_zero():
+    # a bin with logit -inf has p = 0 and adds 0 log 0 = 0: H([0, -inf, 0]) = log 2
+    logits = torch.tensor([[0.0, -float("inf"), 0.0]], requires_grad=True)
+    h = uncertainty_loss(logits)
+    assert h.item() == pytest.approx(math.log(2), rel=1e-6)
+    h.backward()
+    assert torch.isfinite(logits.grad).all()
+    assert torch.isfinite(entropy_logit_gradient(logits.detach())).all()

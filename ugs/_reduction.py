@@ -13,12 +13,17 @@ def check_reduction(reduction: str) -> None:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def weight_and_reduce(loss: Tensor, weight: Optional[Tensor], reduction: str) -> Tensor:
+def weight_and_reduce(loss: Tensor, weight: Optional[Tensor], reduction: str,
+                      avg_factor: Optional[float] = None) -> Tensor:
     """Multiply by ``weight`` (broadcast to ``loss``) and reduce.
 
-    ``mean`` divides by the number of elements (not by the weight sum); an empty ``loss``
-    reduces to a 0-d zero that is still connected to the graph, so ``backward()`` works.
+    ``mean`` divides by the number of elements (not by the weight sum), or by ``avg_factor``
+    when one is given (the normaliser detectors share across losses, e.g. the number of
+    positives over all GPUs); an empty ``loss`` reduces to a 0-d zero that is still connected
+    to the graph, so ``backward()`` works.
     """
+    if avg_factor is not None and reduction != "mean":
+        raise ValueError(f"avg_factor only applies to reduction='mean', got {reduction!r}")
     if weight is not None:
         if weight.shape != loss.shape:
             try:
@@ -31,4 +36,6 @@ def weight_and_reduce(loss: Tensor, weight: Optional[Tensor], reduction: str) ->
         return loss
     if reduction == "sum" or loss.numel() == 0:
         return loss.sum()
+    if avg_factor is not None:
+        return loss.sum() / avg_factor
     return loss.mean()

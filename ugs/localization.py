@@ -9,12 +9,14 @@ from torch import Tensor
 
 from ._reduction import check_reduction, weight_and_reduce
 from .grid import IntervalGrid
+from .uncertainty import finite_logits
 
 __all__ = ["localization_ce"]
 
 
 def localization_ce(logits: Tensor, targets: Tensor, grid: IntervalGrid,
-                    reduction: str = "mean", weight: Optional[Tensor] = None) -> Tensor:
+                    reduction: str = "mean", weight: Optional[Tensor] = None,
+                    avg_factor: Optional[float] = None) -> Tensor:
     """Eq. 10: cross-entropy between softmax(logits) and the two-hot targets of ``targets``.
 
     Args:
@@ -24,6 +26,7 @@ def localization_ce(logits: Tensor, targets: Tensor, grid: IntervalGrid,
         grid: the :class:`IntervalGrid` the logits live on.
         reduction: ``"mean"`` (over targets), ``"sum"`` or ``"none"`` (shape ``(...)``).
         weight: optional per-target weight broadcastable to ``(...)``.
+        avg_factor: with ``"mean"``, divide the (weighted) sum by this instead of the count.
 
     Returns:
         The loss, float32 for float32/bfloat16/float16 logits. Its gradient with respect to
@@ -40,5 +43,5 @@ def localization_ce(logits: Tensor, targets: Tensor, grid: IntervalGrid,
                          f"got {tuple(targets.shape)}")
     compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
     p_star = grid.encode(targets.to(compute))
-    loss = -(p_star * F.log_softmax(logits.to(compute), dim=-1)).sum(-1)
-    return weight_and_reduce(loss, weight, reduction)
+    loss = -(p_star * F.log_softmax(finite_logits(logits.to(compute)), dim=-1)).sum(-1)
+    return weight_and_reduce(loss, weight, reduction, avg_factor)

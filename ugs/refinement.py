@@ -31,7 +31,8 @@ def refine_perturbation(loss: Tensor, features: Sequence[Tensor], rho: float,
         eps: added to the norm so that a zero gradient gives a zero perturbation.
 
     Returns:
-        One perturbation per level, same shape and dtype as the level, detached: the gradient
+        One perturbation per level, same shape and dtype as the level (the norm is computed
+        in float32, float64 for float64 levels), detached: the gradient
         is taken with ``retain_graph=True`` and without ``create_graph``, so the caller can
         still back-propagate ``loss`` and no second-order terms are built (Sharpness-Aware
         Minimization's first-order step, Foret et al. 2021). Only the feature gradients are
@@ -61,7 +62,7 @@ def refine_perturbation(loss: Tensor, features: Sequence[Tensor], rho: float,
         if g is None:
             out.append(torch.zeros_like(f))
             continue
-        g32 = g.float()
+        g32 = g.double() if g.dtype == torch.float64 else g.float()
         if norm == "sample":
             g_norm = g32.flatten(1).norm(dim=1).view((-1,) + (1,) * (g.dim() - 1))
         else:

@@ -9,17 +9,25 @@ from torch import Tensor
 
 from ._reduction import check_reduction, weight_and_reduce
 
-__all__ = ["uncertainty_loss", "entropy_logit_gradient"]
+__all__ = ["uncertainty_loss", "entropy_logit_gradient", "finite_logits"]
+
+
+def finite_logits(logits: Tensor) -> Tensor:
+    """Replace -inf logits (masked bins) by the dtype's lowest finite value, so that a bin of
+    probability 0 contributes 0 * log 0 = 0 instead of NaN, to the loss and its gradient."""
+    return logits.clamp_min(torch.finfo(logits.dtype).min)
 
 
 def uncertainty_loss(logits: Tensor, reduction: str = "mean",
-                     weight: Optional[Tensor] = None) -> Tensor:
+                     weight: Optional[Tensor] = None,
+                     avg_factor: Optional[float] = None) -> Tensor:
     """Eq. 12: the Shannon entropy ``H(p) = -sum_i p_i log p_i`` of ``p = softmax(logits)``.
 
     Args:
         logits: ``(..., n + 1)``, the localization distribution of each target.
         reduction: ``"mean"`` (over targets), ``"sum"`` or ``"none"`` (shape ``(...)``).
         weight: optional per-target weight broadcastable to ``(...)``.
+        avg_factor: with ``"mean"``, divide the (weighted) sum by this instead of the count.
 
     Returns:
         The entropy in nats (0 for a one-hot, ``log(n + 1)`` for the uniform distribution),
@@ -34,9 +42,9 @@ def uncertainty_loss(logits: Tensor, reduction: str = "mean",
         raise ValueError(f"logits must be a floating tensor of shape (..., n + 1), got "
                          f"dtype {logits.dtype}, shape {tuple(logits.shape)}")
     compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
-    log_p = F.log_softmax(logits.to(compute), dim=-1)
+    log_p = F.log_softmax(finite_logits(logits.to(compute)), dim=-1)
     entropy = -(log_p.exp() * log_p).sum(-1)
-    return weight_and_reduce(entropy, weight, reduction)
+    return weight_and_reduce(entropy, weight, reduction, avg_factor)
 
 
 def entropy_logit_gradient(logits: Tensor) -> Tensor:
@@ -44,7 +52,7 @@ def entropy_logit_gradient(logits: Tensor) -> Tensor:
 
     Used by the tests and notebook 02 as the independent check of autograd on Eq. 12.
     """
-    log_p = F.log_softmax(logits, dim=-1)
+    log_p = F.log_softmax(finite_logits(logits), dim=-1)
     p = log_p.exp()
     h = -(p * log_p).sum(-1, keepdim=True)
     return -p * (log_p + h)

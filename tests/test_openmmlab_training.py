@@ -1,0 +1,76 @@
+"""Training tooling: the non-finite guard, the merged config of each profile."""
+import math
+import os
+
+import pytest
+import torch
+
+pytest.importorskip("mmdet")
+from mmengine.logging import MessageHub  # noqa: E402
+
+import ugs.openmmlab.runtime  # noqa: E402,F401
+from ugs.openmmlab.optim import NonFiniteGuardOptimWrapper  # noqa: E402
+from ugs.openmmlab.train import build_config, scale_schedule  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = [os.path.join(ROOT, "configs", c) for c in (
+    "fcos/fcos_r50_fpn_1x_visdrone.py", "fcos/fcos_r50_fpn_ugs_1x_visdrone.py",
+    "gfl/gfl_r50_fpn_1x_visdrone.py", "gfl/gfl_r50_fpn_ugs_1x_visdrone.py")]
+
+
+def test_guard_skips_and_counts_non_finite_losses():
+    MessageHub.get_instance("guard-test")
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    wrapper = NonFiniteGuardOptimWrapper(torch.optim.SGD([w], lr=0.5))
+    before = int(MessageHub.get_current_instance().get_info("ugs_skipped_steps", 0))
+    wrapper.update_params((w * torch.tensor([float("nan"), 1.0])).sum())
+    torch.testing.assert_close(w.detach(), torch.tensor([1.0, 2.0]))        # untouched
+    assert w.grad is None or bool((w.grad == 0).all())
+    assert wrapper.skipped_steps == before + 1
+    wrapper.update_params((w ** 2).sum())           # grad 2w -> w - 0.5 * 2w = 0
+    torch.testing.assert_close(w.detach(), torch.tensor([0.0, 0.0]))
+    wrapper.update_params(torch.tensor(float("inf")) * w.sum())
+    assert wrapper.skipped_steps == before + 2
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)
+def test_paper_profile_is_the_papers_recipe(config):
+    cfg = build_config(config, profile="paper", data_root="/data/visdrone", work_dir="/tmp/w",
+                       gpus=4)
+    assert cfg.train_dataloader.batch_size * 4 == 16                   # 16 images per step
+    assert cfg.optim_wrapper.optimizer.type == "SGD"
+    assert cfg.optim_wrapper.optimizer.lr == 0.02 and cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert cfg.train_cfg.max_epochs == 12
+    steps = [s for s in cfg.param_scheduler if s.type == "MultiStepLR"][0]
+    assert steps.milestones == [8, 11]
+    resize = [s for s in cfg.train_dataloader.dataset.pipeline if s.type == "Resize"][0]
+    assert resize.scale == (1333, 800)
+    assert cfg.val_evaluator.type == "VisDroneMetric" and cfg.val_evaluator.max_dets == 500
+    assert cfg.val_evaluator.ann_file == "/data/visdrone/annotations/val.json"
+    assert cfg.model.backbone.depth == 50
+
+
+def test_quick_profile_changes_size_not_method():
+    paper = build_config(CONFIGS[1], profile="paper", work_dir="/tmp/w")
+    quick = build_config(CONFIGS[1], profile="quick", work_dir="/tmp/w", epochs=6)
+    assert quick.model.bbox_head.type == paper.model.bbox_head.type == "UGSFCOSHead"
+    assert quick.model.bbox_head.ugs == paper.model.bbox_head.ugs
+    assert quick.model.backbone.depth == 18 and quick.model.backbone.init_cfg is None
+    assert quick.train_cfg.max_epochs == 6
+    # decays at floor(6 * 8/12) = 4 and floor(6 * 11/12) = 5
+    assert [s for s in quick.param_scheduler if s.type == "MultiStepLR"][0].milestones == [4, 5]
+
+
+def test_schedule_scaling_keeps_the_decay_fractions():
+    cfg = build_config(CONFIGS[0], profile="paper", work_dir="/tmp/w")
+    scale_schedule(cfg, 24)                         # 2x: steps at 16 and 22
+    assert [s for s in cfg.param_scheduler if s.type == "MultiStepLR"][0].milestones == [16, 22]
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="profile"):
+        build_config(CONFIGS[0], profile="fast")
+    with pytest.raises(ValueError, match="gpus=3"):
+        build_config(CONFIGS[0], gpus=3)
+    with pytest.raises(FileNotFoundError, match="nope.py"):
+        build_config("nope.py")

@@ -1,0 +1,134 @@
+"""The ``ugs`` command line.
+
+::
+
+    ugs data synth OUT [--num-train N] [--num-val N] [--image-size S] [--seed S]
+        generate the synthetic small-object set in the VisDrone layout under OUT
+        (OUT/{train,val}/{images,annotations}, OUT/meta.json), then convert each split to
+        OUT/annotations/{train,val}.json and print the converter reports
+    ugs data visdrone SPLIT_DIR OUT_JSON
+        convert one VisDrone-DET split folder (images/ + annotations/) to COCO JSON and print
+        the report
+
+``python -m ugs.cli ...`` is the same command. Exit status: 0 on success, 2 on a bad
+argument (argparse's message names it), 1 when the data itself is malformed (the message
+names the file and the line).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+
+def _int_at_least(lo: int, hi: Optional[int] = None):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise argparse.ArgumentTypeError(f"must be {rng}, got {v}")
+        return v
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ugs", description="UGS reproduction kit tools.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    data = sub.add_parser("data", help="data sets: the synthetic set, VisDrone-DET -> COCO")
+    dsub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    dsub.required = True
+
+    s = dsub.add_parser("synth", help="generate the synthetic small-object set and convert it",
+                        description="Generate the seeded synthetic small-object set in the "
+                                    "VisDrone layout under OUT and convert train / val to "
+                                    "OUT/annotations/{train,val}.json.")
+    s.add_argument("out", metavar="OUT", help="output folder")
+    s.add_argument("--num-train", type=_int_at_least(1), default=200, metavar="N",
+                   help="training images (default 200)")
+    s.add_argument("--num-val", type=_int_at_least(1), default=50, metavar="N",
+                   help="validation images (default 50)")
+    s.add_argument("--image-size", type=_int_at_least(64, 4096), default=256, metavar="S",
+                   help="side of the square images in px, 64..4096 (default 256)")
+    s.add_argument("--seed", type=_int_at_least(0, 2 ** 63 - 1), default=0, metavar="S",
+                   help="random seed (default 0)")
+    s.add_argument("--json", action="store_true", help="print the reports as JSON")
+    s.set_defaults(subparser=s)
+
+    v = dsub.add_parser("visdrone", help="convert one VisDrone-DET split to COCO JSON",
+                        description="Convert one VisDrone-DET split folder (images/*.jpg + "
+                                    "annotations/*.txt) to COCO JSON.")
+    v.add_argument("split_dir", metavar="SPLIT_DIR",
+                   help="e.g. VisDrone2019-DET-val (holding images/ and annotations/)")
+    v.add_argument("out_json", metavar="OUT_JSON", help="the COCO JSON file to write")
+    v.add_argument("--allow-missing-annotations", action="store_true",
+                   help="images without an annotation file get none (test-challenge)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(subparser=v)
+    return p
+
+
+def _print_report(report: dict, as_json: bool) -> None:
+    from .data.visdrone import format_report
+    print(json.dumps(report, indent=2) if as_json else format_report(report), flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = args.subparser            # its error() prints "ugs data <cmd>: error: argument ..."
+    from .data.visdrone import convert_visdrone
+
+    if args.data_command == "synth":
+        from .data.synthetic import generate_synthetic
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            sub.error(f"argument OUT: {out} exists and is not a folder")
+        meta = generate_synthetic(out, num_train=args.num_train, num_val=args.num_val,
+                                  image_size=args.image_size, seed=args.seed)
+        st = meta["size_stats"]
+        print(f"generated {args.num_train} train + {args.num_val} val images "
+              f"({args.image_size} px, seed {args.seed}) in {meta['generation_seconds']:.2f} s: "
+              f"{st['objects']} objects, median sqrt(area) {st['sqrt_area_px']['median']} px, "
+              f"{100 * st['fraction_area_under_32sq']:.1f} % with area < 32^2", flush=True)
+        for split in ("train", "val"):
+            try:
+                report = convert_visdrone(out / split, out / "annotations" / f"{split}.json")
+            except ValueError as e:
+                print(f"ugs data synth: error: {e}", file=sys.stderr)
+                return 1
+            _print_report(report, args.json)
+        return 0
+
+    if args.data_command == "visdrone":
+        split = Path(args.split_dir)
+        if not split.is_dir():
+            sub.error(f"argument SPLIT_DIR: {split} is not a folder")
+        if not (split / "images").is_dir():
+            sub.error(f"argument SPLIT_DIR: {split} has no images/ folder "
+                         f"(expected images/*.jpg + annotations/*.txt)")
+        if not (split / "annotations").is_dir() and not args.allow_missing_annotations:
+            sub.error(f"argument SPLIT_DIR: {split} has no annotations/ folder "
+                         f"(use --allow-missing-annotations for an unlabelled split)")
+        out_json = Path(args.out_json)
+        if out_json.is_dir():
+            sub.error(f"argument OUT_JSON: {out_json} is a folder, expected a file name")
+        try:
+            report = convert_visdrone(split, out_json,
+                                      allow_missing_annotations=args.allow_missing_annotations)
+        except ValueError as e:
+            print(f"ugs data visdrone: error: {e}", file=sys.stderr)
+            return 1
+        _print_report(report, args.json)
+        return 0
+    parser.error("unknown command")     # unreachable: the subparsers are required
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

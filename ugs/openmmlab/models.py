@@ -1,0 +1,8 @@
+"""Registers every UGS model component with mmdet (import this via ``custom_imports``):
+
+    custom_imports = dict(imports=["ugs.openmmlab.models"], allow_failed_imports=False)
+"""
+from .fcos_head import UGSFCOSHead  # noqa: F401
+from .gfl_head import UGSGFLHead  # noqa: F401
+
+__all__ = ["UGSFCOSHead", "UGSGFLHead"]
