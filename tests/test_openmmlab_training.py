@@ -74,3 +74,54 @@ def test_bad_arguments_are_named():
         build_config(CONFIGS[0], gpus=3)
     with pytest.raises(FileNotFoundError, match="nope.py"):
         build_config("nope.py")
+
+
+def _coco(tmp_path):
+    gt = dict(images=[dict(id=1, file_name="a.jpg", width=100, height=100,
+                           ignored_regions=[[60, 60, 40, 40]]),
+                      dict(id=2, file_name="b.jpg", width=100, height=100)],
+              categories=[dict(id=1, name="pedestrian"), dict(id=4, name="car")],
+              annotations=[dict(id=1, image_id=1, category_id=4, bbox=[10, 10, 20, 10], area=200,
+                                iscrowd=0),
+                           dict(id=2, image_id=2, category_id=1, bbox=[50, 50, 5, 12], area=60,
+                                iscrowd=0)])
+    path = tmp_path / "val.json"
+    path.write_text(__import__("json").dumps(gt))
+    return path
+
+
+def test_visdrone_metric_maps_labels_by_class_name_and_applies_ignored_regions(tmp_path):
+    from ugs.evaluation import evaluate_detections
+    from ugs.openmmlab.metric import VisDroneMetric
+
+    path = _coco(tmp_path)
+    metric = VisDroneMetric(ann_file=str(path), max_dets=500, outfile_dir=str(tmp_path))
+    metric.dataset_meta = dict(classes=("pedestrian", "car"))      # label 1 -> 'car' -> id 4
+    samples = [
+        dict(img_id=1, pred_instances=dict(
+            bboxes=torch.tensor([[10.0, 10, 30, 20], [62, 62, 90, 90]]),   # hit; inside the region
+            scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([1, 1]))),
+        dict(img_id=2, pred_instances=dict(
+            bboxes=torch.tensor([[50.0, 50, 55, 62]]), scores=torch.tensor([0.7]),
+            labels=torch.tensor([0]))),
+    ]
+    metric.process({}, samples)
+    out = metric.compute_metrics(metric.results)
+    # both objects found exactly, the detection inside the ignored region is dropped: AP 100
+    assert out["AP"] == pytest.approx(100.0, abs=1e-6) and out["AP50"] == pytest.approx(100.0)
+    saved = __import__("json").loads((tmp_path / "metrics.json").read_text())
+    assert saved["counts"]["dets_dropped_by_ignored_regions"] == 1
+    assert saved["num_images_predicted"] == 2
+    # the same detections straight into the evaluator, the region rule off: the stray one is a FP
+    dets = [dict(image_id=1, category_id=4, bbox=[10, 10, 20, 10], score=0.9),
+            dict(image_id=1, category_id=4, bbox=[62, 62, 28, 28], score=0.8),
+            dict(image_id=2, category_id=1, bbox=[50, 50, 5, 12], score=0.7)]
+    off = evaluate_detections(str(path), dets, max_dets=(1, 10, 500), ignore_rule=None)
+    assert off["counts"]["dets_dropped_by_ignored_regions"] == 0
+
+
+def test_visdrone_metric_names_a_missing_annotation_file(tmp_path):
+    from ugs.openmmlab.metric import VisDroneMetric
+
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        VisDroneMetric(ann_file=str(tmp_path / "nope.json"))

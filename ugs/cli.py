@@ -9,6 +9,9 @@
     ugs data visdrone SPLIT_DIR OUT_JSON
         convert one VisDrone-DET split folder (images/ + annotations/) to COCO JSON and print
         the report
+    ugs train CONFIG [--profile quick|paper] [--data-root D] [--work-dir W] [--epochs N] ...
+        train and evaluate a kit config (``python -m ugs.openmmlab.train --help``; needs the
+        OpenMMLab stack)
 
 ``python -m ugs.cli ...`` is the same command. Exit status: 0 on success, 2 on a bad
 argument (argparse's message names it), 1 when the data itself is malformed (the message
@@ -70,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images without an annotation file get none (test-challenge)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(subparser=v)
+
+    t = sub.add_parser("train", add_help=False, help="train and evaluate a kit config "
+                       "(arguments of python -m ugs.openmmlab.train)")
+    t.add_argument("train_args", nargs=argparse.REMAINDER)
+    t.set_defaults(subparser=t)
     return p
 
 
@@ -79,6 +87,10 @@ def _print_report(report: dict, as_json: bool) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:           # everything after `train` belongs to the training tool
+        from .openmmlab.train import main as train_main
+        return train_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = args.subparser            # its error() prints "ugs data <cmd>: error: argument ..."

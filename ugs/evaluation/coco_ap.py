@@ -204,13 +204,18 @@ def load_ground_truth(source) -> GroundTruth:
             heights[p] = float(im["height"])
         reg = im.get("ignored_regions") or []
         if len(reg):
-            r = np.asarray(reg, dtype=np.float64).reshape(-1, 4) if np.size(reg) else np.zeros((0, 4))
-            if r.shape[1] != 4 or not np.isfinite(r).all() or (r[:, 2:] < 0).any():
+            try:
+                r = np.asarray(reg, dtype=np.float64)
+            except (TypeError, ValueError):
+                r = np.zeros((0, 3))
+            if r.ndim != 2 or r.shape[1] != 4 or not np.isfinite(r).all() or (r[:, 2:] < 0).any():
                 raise ValueError(f"image {j} (id {im['id']}): field 'ignored_regions' must be a list of "
-                                 "[x, y, w, h] with w, h >= 0")
+                                 f"[x, y, w, h] with w, h >= 0, got {reg!r}")
             regions[p] = r
     names_by_id = {_hashable(c["id"]): str(c.get("name", c["id"])) for c in cats}
     cat_names = [names_by_id[_hashable(c)] for c in cat_ids.tolist()]
+    if len(set(cat_names)) != len(cat_names):  # keep per-class keys unique
+        cat_names = [f"{nm}_{c}" for nm, c in zip(cat_names, cat_ids.tolist())]
 
     n = len(anns)
     try:
@@ -443,8 +448,6 @@ class CocoBoxEvaluator:
         self._npig = np.zeros((K, A), dtype=np.int64)
         for a in range(A):
             self._npig[:, a] = np.bincount(self._g_cat[~self._g_ign[a]], minlength=K)
-        # per image slices into the sorted gt arrays
-        self._g_bounds = np.searchsorted(self._g_img, np.arange(g.num_images + 1))
 
     # ---------------------------------------------------------------- main entry
     def evaluate(self, detections) -> dict:

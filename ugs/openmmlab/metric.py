@@ -75,7 +75,8 @@ class VisDroneMetric(BaseMetric):
                                       ignore_rule=self.ignore_rule)
         if self.outfile_dir:
             path = write_metrics_json(metrics, self.outfile_dir,
-                                      extra=dict(ann_file=self.ann_file, num_detections=len(dets)))
+                                      extra=dict(ann_file=self.ann_file, num_detections=len(dets),
+                                                num_images_predicted=len(results)))
             logger.info(f"VisDroneMetric: wrote {path}")
         logger.info("VisDroneMetric (max_dets=%d, ignore_rule=%s): %s", self.max_dets,
                     self.ignore_rule, ", ".join(f"{k} {100 * metrics[k]:.1f}" for k in REPORTED))

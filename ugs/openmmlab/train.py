@@ -50,7 +50,10 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     if "norm_cfg" in m.bbox_head or "FCOS" in m.bbox_head.type:
         m.bbox_head.norm_cfg = dict(type="GN", num_groups=16, requires_grad=True)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        loader.num_workers = 0
+        # one loader process, re-created (and re-seeded from the run's seed) every epoch:
+        # the augmentation draws of an epoch do not depend on what ran before, so a resumed
+        # run sees the same flips as an uninterrupted one
+        loader.num_workers = 1
         loader.persistent_workers = False
         for step in loader.dataset.pipeline:
             if step["type"] == "Resize":
@@ -129,6 +132,10 @@ def build_config(config: str, *, profile: str = "paper", data_root: Optional[str
     cfg.resume = resume
     if not torch.cuda.is_available():
         cfg.env_cfg.dist_cfg = dict(backend="gloo")
+        if launcher != "none":
+            # CPU DDP: device_ids must stay None (mmengine's default passes the local rank)
+            cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None,
+                                         broadcast_buffers=False, find_unused_parameters=False)
     cfg.default_hooks.pop("visualization", None)
     if options:
         cfg.merge_from_dict(options)
@@ -141,6 +148,13 @@ def run(cfg) -> dict:
 
     import ugs.openmmlab.runtime  # noqa: F401  (registers the UGS modules)
 
+    import torch
+    import torch.distributed as dist
+
+    if cfg.launcher == "pytorch" and not torch.cuda.is_available() and not dist.is_initialized():
+        # mmengine 0.10's pytorch launcher calls torch.cuda.set_device; on a CPU machine the
+        # process group is opened here (gloo, torchrun's environment) and the Runner reuses it
+        dist.init_process_group(backend="gloo")
     os.makedirs(cfg.work_dir, exist_ok=True)
     cfg.dump(osp.join(cfg.work_dir, "merged_config.py"))
     runner = Runner.from_cfg(cfg)
