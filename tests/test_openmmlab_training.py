@@ -125,3 +125,13 @@ def test_visdrone_metric_names_a_missing_annotation_file(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="nope.json"):
         VisDroneMetric(ann_file=str(tmp_path / "nope.json"))
+
+
+def test_quick_profile_and_max_per_img_for_two_stage_models():
+    ugs_frcnn = os.path.join(ROOT, "configs", "faster_rcnn", "faster_rcnn_r50_fpn_ugs_1x_visdrone.py")
+    cfg = build_config(ugs_frcnn, profile="quick", work_dir="/tmp/w", max_per_img=300)
+    assert cfg.model.rpn_head.in_channels == 64 and cfg.model.rpn_head.feat_channels == 64
+    assert cfg.model.roi_head.bbox_roi_extractor.out_channels == 64
+    assert cfg.model.roi_head.bbox_head.fc_out_channels == 256
+    assert cfg.model.roi_head.bbox_head.type == "UGSShared2FCBBoxHead"
+    assert cfg.model.test_cfg.rcnn.max_per_img == 300 and cfg.val_evaluator.max_dets == 300

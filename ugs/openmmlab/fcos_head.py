@@ -27,7 +27,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import reduce_mean
 from torch import Tensor, nn
 
-from .dense_ugs import UGSDenseHeadMixin, resolve_ugs_cfg
+from .dense_ugs import (UGSDenseHeadMixin, UGSPositives, conv2d_at, resolve_ugs_cfg,
+                        split_flat_positives)
 
 
 @MODELS.register_module()
@@ -37,7 +38,7 @@ class UGSFCOSHead(UGSDenseHeadMixin, FCOSHead):
     Args:
         ugs: options of the UGS objective, defaults in
             :data:`ugs.openmmlab.dense_ugs.UGS_DENSE_DEFAULTS` (alpha, beta, n, mapping, lam,
-            gamma, rho, refine_norm, ur_objective, loss_weight).
+            gamma, rho, refine_norm, ur_objective, loss_weight, refine_every).
         loss_bbox: ``None`` (default) or an IoU-type loss config to add on decoded boxes.
         Other arguments: as ``FCOSHead``.
     """
@@ -74,6 +75,29 @@ class UGSFCOSHead(UGSDenseHeadMixin, FCOSHead):
         for layer in self.reg_convs:
             x = layer(x)
         return self.conv_reg(x).float()
+
+    def forward_reg_at(self, x: Tensor, level: int, where) -> Tensor:
+        """The regression branch on a whole level, its predictor only at the points ``where``
+        (``(image, row, col)``): logits ``(P, 4, n + 1)``, as ``forward_reg(x, level)`` there."""
+        for layer in self.reg_convs:
+            x = layer(x)
+        if self._ugs_predict_at_points:
+            out = conv2d_at(self.conv_reg, x, *where)
+        else:
+            b, r, c = where
+            out = self.conv_reg(x)[b, :, r, c]
+        return out.float().reshape(-1, 4, self.ugs_grid.num_bins)
+
+    #: compute ``conv_reg`` of the refinement pass at the positives only (see forward_reg_at)
+    _ugs_predict_at_points = True
+
+    def ugs_perturbed_terms(self, levels: Dict[int, Tensor], positives: UGSPositives):
+        """CE and UM (Eq. 10, 12) of the regression branch on the perturbed ``levels`` at the
+        clean pass's positives, weighted and normalised as there."""
+        logits = torch.cat([self.forward_reg_at(f, i, positives.where[i])
+                            for i, f in sorted(levels.items())])
+        d = positives.data
+        return self.ugs_terms(logits, d["targets"], d["weight"], d["avg_factor"])
 
     @staticmethod
     def _swap_reg_outputs(outs, reg_maps):
@@ -112,6 +136,9 @@ class UGSFCOSHead(UGSDenseHeadMixin, FCOSHead):
         ce, um = self.ugs_terms(pos_logits, pos_targets, side_weight, avg_factor=4 * ctr_denorm)
         losses = dict(loss_cls=loss_cls)
         losses.update(self.ugs_loss_dict(ce, um))
+        losses["ugs_positives"] = UGSPositives(
+            where=split_flat_positives(pos_inds, featmap_sizes, num_imgs),
+            data=dict(targets=pos_targets, weight=side_weight, avg_factor=4 * ctr_denorm))
         if len(pos_inds) > 0:
             losses["loss_centerness"] = self.loss_centerness(pos_ctr, ctr_targets,
                                                              avg_factor=num_pos)

@@ -27,7 +27,7 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import reduce_mean
 from torch import Tensor
 
-from .dense_ugs import UGSDenseHeadMixin, resolve_ugs_cfg
+from .dense_ugs import UGSDenseHeadMixin, UGSPositives, conv2d_at, resolve_ugs_cfg
 
 
 @MODELS.register_module()
@@ -52,6 +52,33 @@ class UGSGFLHead(UGSDenseHeadMixin, GFLHead):
         for conv in self.reg_convs:
             x = conv(x)
         return self.scales[level](self.gfl_reg(x)).float()
+
+    def forward_reg_at(self, x: Tensor, level: int, where) -> Tensor:
+        """The regression branch on a whole level, its predictor only at the points ``where``
+        (``(image, row, col)``): logits ``(P, 4, n + 1)``, as ``forward_reg(x, level)`` there."""
+        for conv in self.reg_convs:
+            x = conv(x)
+        if self._ugs_predict_at_points:
+            out = conv2d_at(self.gfl_reg, x, *where)
+        else:
+            b, r, c = where
+            out = self.gfl_reg(x)[b, :, r, c]
+        return self.scales[level](out).float().reshape(-1, 4, self.ugs_grid.num_bins)
+
+    #: compute ``gfl_reg`` of the refinement pass at the positives only (see forward_reg_at)
+    _ugs_predict_at_points = True
+
+    def ugs_perturbed_terms(self, levels: Dict[int, Tensor], positives: UGSPositives):
+        """CE and UM (Eq. 10, 12) on the perturbed ``levels`` at the clean pass's positives,
+        level by level with the clean pass's weights and normalisers."""
+        d = positives.data
+        ces, ums = [], []
+        for i, f in sorted(levels.items()):
+            ce, um = self.ugs_terms(self.forward_reg_at(f, i, positives.where[i]),
+                                    d["targets"][i], d["weights"][i], avg_factor=4.0)
+            ces.append(ce)
+            ums.append(um)
+        return sum(ces) / d["weight_sum"], sum(ums) / d["weight_sum"]
 
     @staticmethod
     def _swap_reg_outputs(outs, reg_maps):
@@ -84,15 +111,17 @@ class UGSGFLHead(UGSDenseHeadMixin, GFLHead):
             target_dist = self.bbox_coder.encode(pos_centers, pos_target_boxes)
             loss_bbox = self.loss_bbox(pos_pred, pos_target_boxes, weight=weight_targets,
                                        avg_factor=1.0)
-            ce, um = self.ugs_terms(pos_logits, target_dist, weight_targets[:, None].expand(-1, 4),
-                                    avg_factor=4.0)
+            side_weight = weight_targets[:, None].expand(-1, 4)
+            ce, um = self.ugs_terms(pos_logits, target_dist, side_weight, avg_factor=4.0)
+            positives = (pos_inds, target_dist, side_weight)
         else:
             loss_bbox = bbox_pred.sum() * 0
             ce = um = bbox_pred.sum() * 0
             weight_targets = bbox_pred.new_tensor(0)
+            positives = None
         loss_cls = self.loss_cls(cls_score, (labels, score), weight=label_weights,
                                  avg_factor=avg_factor)
-        return loss_cls, loss_bbox, ce, um, weight_targets.sum()
+        return loss_cls, loss_bbox, ce, um, weight_targets.sum(), positives
 
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                      batch_gt_instances, batch_img_metas,
@@ -107,11 +136,18 @@ class UGSGFLHead(UGSDenseHeadMixin, GFLHead):
                                         batch_img_metas,
                                         batch_gt_instances_ignore=batch_gt_instances_ignore)
         avg_factor = reduce_mean(torch.tensor(avg_factor, dtype=torch.float, device=device)).item()
-        losses_cls, losses_bbox, ces, ums, weight_sums = multi_apply(
+        losses_cls, losses_bbox, ces, ums, weight_sums, positives = multi_apply(
             self.loss_by_feat_single, anchor_list, cls_scores, bbox_preds, labels_list,
             label_weights_list, bbox_targets_list, self.prior_generator.strides,
             avg_factor=avg_factor)
         weight_sum = reduce_mean(sum(weight_sums)).clamp_(min=1).item()
         losses = dict(loss_cls=losses_cls, loss_bbox=[l / weight_sum for l in losses_bbox])
         losses.update(self.ugs_loss_dict(sum(ces) / weight_sum, sum(ums) / weight_sum))
+        where, targets, weights = {}, {}, {}
+        for level, (pos, (h, w)) in enumerate(zip(positives, featmap_sizes)):
+            if pos is not None:        # pos_inds index the level's (B, H, W) map, image-major
+                inds, targets[level], weights[level] = pos
+                where[level] = (inds // (h * w), (inds % (h * w)) // w, inds % w)
+        losses["ugs_positives"] = UGSPositives(
+            where=where, data=dict(targets=targets, weights=weights, weight_sum=weight_sum))
         return losses

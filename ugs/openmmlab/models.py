@@ -4,5 +4,6 @@
 """
 from .fcos_head import UGSFCOSHead  # noqa: F401
 from .gfl_head import UGSGFLHead  # noqa: F401
+from .two_stage import UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401
 
-__all__ = ["UGSFCOSHead", "UGSGFLHead"]
+__all__ = ["UGSFCOSHead", "UGSGFLHead", "UGSRPNHead", "UGSShared2FCBBoxHead", "UGSStandardRoIHead"]

@@ -46,9 +46,12 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     m.data_preprocessor.update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                bgr_to_rgb=True)
     m.neck.update(in_channels=[64, 128, 256, 512], out_channels=64)
-    m.bbox_head.update(in_channels=64, feat_channels=64, stacked_convs=2)
-    if "norm_cfg" in m.bbox_head or "FCOS" in m.bbox_head.type:
-        m.bbox_head.norm_cfg = dict(type="GN", num_groups=16, requires_grad=True)
+    if "rpn_head" in m:
+        shrink_two_stage(m, channels=64, fc_channels=256)
+    else:
+        m.bbox_head.update(in_channels=64, feat_channels=64, stacked_convs=2)
+        if "norm_cfg" in m.bbox_head or "FCOS" in m.bbox_head.type:
+            m.bbox_head.norm_cfg = dict(type="GN", num_groups=16, requires_grad=True)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         # one loader process, re-created (and re-seeded from the run's seed) every epoch:
         # the augmentation draws of an epoch do not depend on what ran before, so a resumed
@@ -69,6 +72,29 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     cfg.train_cfg.max_epochs = epochs
     cfg.default_hooks.logger.interval = 10
     cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
+
+
+def shrink_two_stage(model, channels: int, fc_channels: int) -> None:
+    """Quick profile for a model with ``rpn_head`` / ``roi_head``: RPN and RoI extractor at the
+    FPN's ``channels``, R-CNN FCs at ``fc_channels`` (sizes only; heads and losses unchanged)."""
+    model.rpn_head.update(in_channels=channels, feat_channels=channels)
+    roi = model.roi_head
+    for key in ("bbox_roi_extractor", "bbox_head"):
+        items = roi[key] if isinstance(roi[key], list) else [roi[key]]
+        for item in items:
+            if key == "bbox_roi_extractor":
+                item.out_channels = channels
+            else:
+                item.update(in_channels=channels, fc_out_channels=fc_channels)
+
+
+def set_max_per_img(cfg, max_per_img: int) -> None:
+    """Detections kept per image (``test_cfg.rcnn`` for two-stage models) and evaluated."""
+    test_cfg = cfg.model.test_cfg
+    (test_cfg.rcnn if "rcnn" in test_cfg else test_cfg).max_per_img = max_per_img
+    for name in ("val_evaluator", "test_evaluator"):
+        if cfg[name].get("type") == "VisDroneMetric":
+            cfg[name].max_dets = max_per_img
 
 
 def set_data_root(cfg, data_root: str) -> None:
@@ -120,9 +146,7 @@ def build_config(config: str, *, profile: str = "paper", data_root: Optional[str
     if data_root is not None:
         set_data_root(cfg, data_root)
     if max_per_img is not None:
-        cfg.model.test_cfg.max_per_img = max_per_img
-        for name in ("val_evaluator", "test_evaluator"):
-            cfg[name].max_dets = max_per_img
+        set_max_per_img(cfg, max_per_img)
     cfg.work_dir = work_dir or osp.join("work_dirs", osp.splitext(osp.basename(config))[0])
     for name in ("val_evaluator", "test_evaluator"):
         if cfg[name].get("type") == "VisDroneMetric":
