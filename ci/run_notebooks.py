@@ -62,6 +62,8 @@ def run_one(source: pathlib.Path, target: pathlib.Path, parameters: dict, profil
     import papermill as pm
 
     nb = jupytext.read(source)
+    for i, cell in enumerate(nb.cells):   # stable ids: a re-run changes only what changed
+        cell.id = f"cell-{i:03d}"
     with tempfile.TemporaryDirectory() as tmp:
         generated = pathlib.Path(tmp) / (source.stem + ".ipynb")
         jupytext.write(nb, generated)

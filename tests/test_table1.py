@@ -1,0 +1,59 @@
+"""Table 1 (VisDrone val): configs for the implemented rows, and the paper's claim.
+
+The measured numbers are notebook 03's quick profile, kept as data in
+``papers_tables/measured/table1_quick_synthetic.csv`` (written by the notebook; every record's
+``source`` is the command that trained it). Faster / Cascade R-CNN and DINO rows are not
+measured yet.
+"""
+import os
+
+import pytest
+
+from ugs.papers import load_table, read_table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MEASURED = os.path.join(ROOT, "papers_tables", "measured", "table1_quick_synthetic.csv")
+PAIRS = (("fcos", "fcos_ugs"), ("gfl_v1", "gfl_v1_ugs"))
+CONFIGS = {"fcos": "configs/fcos/fcos_r50_fpn_1x_visdrone.py",
+           "fcos_ugs": "configs/fcos/fcos_r50_fpn_ugs_1x_visdrone.py",
+           "gfl_v1": "configs/gfl/gfl_r50_fpn_1x_visdrone.py",
+           "gfl_v1_ugs": "configs/gfl/gfl_r50_fpn_ugs_1x_visdrone.py",
+           "faster_rcnn": "configs/faster_rcnn/faster_rcnn_r50_fpn_1x_visdrone.py",
+           "faster_rcnn_ugs": "configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py"}
+
+
+def test_every_implemented_row_is_a_row_of_table1_with_a_config():
+    rows = set(load_table(1).rows())
+    for row, config in CONFIGS.items():
+        assert row in rows, row
+        assert os.path.isfile(os.path.join(ROOT, config)), config
+
+
+def _measured():
+    table = read_table(MEASURED)
+    return {(r["row"], r["column"]): r for r in table.records}
+
+
+def test_measured_quick_profile_is_in_the_paper_schema():
+    records = _measured()
+    paper_rows = set(load_table(1).rows())
+    assert {row for row, _ in records} == {r for pair in PAIRS for r in pair}
+    for (row, col), r in records.items():
+        assert row in paper_rows and col in ("AP", "AP50", "AP_s", "AP_m", "AP_l")
+        assert r["status"] == "measured"
+        assert "ugs.openmmlab.train" in r["source"] and "--profile quick" in r["source"]
+        assert r["value"] == -1.0 or 0.0 <= r["value"] <= 100.0
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the quick profile (3 epochs on 200 synthetic 256-px images, ResNet-18 from scratch, CPU) "
+    "measures a different, much smaller problem: it cannot reach Table 1's VisDrone levels, and "
+    "a single seed cannot resolve a 2.5-2.8 AP difference; notebook 03 says so. The paper "
+    "profile (README, 'Training') is the run that can test this claim."))
+def test_ugs_gains_and_levels_match_table1():
+    paper, measured = load_table(1), _measured()
+    for base, ugs in PAIRS:
+        paper_gain = paper.value(ugs, "AP") - paper.value(base, "AP")
+        ours_gain = measured[(ugs, "AP")]["value"] - measured[(base, "AP")]["value"]
+        assert abs(ours_gain - paper_gain) <= 1.0, (ugs, ours_gain, paper_gain)
+        assert abs(measured[(ugs, "AP")]["value"] - paper.value(ugs, "AP")) <= 2.0
