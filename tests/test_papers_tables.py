@@ -366,3 +366,13 @@ def test_every_value_is_finite_and_every_source_names_its_place():
         for r in load_table(name).records:
             assert r["value"] is None or math.isfinite(r["value"])
             assert r["source"].startswith(("Table ", "Figure 6", "Sec. "))
+
+
+def test_write_table_keeps_zero_settings(tmp_path):
+    # a setting of 0 (e.g. seed=0) must be written as "0", not blanked
+    from ugs.papers import read_table, write_table
+    rec = dict(row="fcos", method="FCOS", variant="baseline", column="AP", value=1.5,
+               status="measured", source="cmd", derivation="", seed=0, epochs=3)
+    path = write_table([rec], tmp_path / "m.csv")
+    back = read_table(path).records[0]
+    assert back["seed"] == "0" and back["epochs"] == "3" and back["value"] == 1.5

@@ -254,7 +254,8 @@ def write_table(records: Iterable[dict], path: PathLike) -> Path:
         missing = [c for c in REQUIRED_COLUMNS if c not in r and c != "derivation"]
         if missing:
             raise ValueError(f"{path}, record {i} (line {i + 2}): missing {', '.join(missing)}")
-        rows.append({c: _value_text(r.get(c)) if c == "value" else str(r.get(c, "") or "")
+        rows.append({c: _value_text(r.get(c)) if c == "value"
+                     else ("" if r.get(c) is None else str(r.get(c)))
                      for c in columns})
     _check_records(rows, columns, str(path), list(range(2, len(rows) + 2)))
     path.parent.mkdir(parents=True, exist_ok=True)
