@@ -51,6 +51,17 @@ UGS_DENSE_DEFAULTS = dict(alpha=3.0, beta=1.0, n=16, mapping="log", lam=0.5, gam
                           loss_weight=1.0, refine_every=1)
 
 
+def grid_terms(grid: IntervalGrid, logits: Tensor, targets: Tensor, weight: Optional[Tensor],
+               avg_factor: float):
+    """Eq. 10 and Eq. 12 for ``logits (P, 4, n + 1)`` against ``targets (P, 4)`` already on the
+    grid's axis, weighted per side, summed and divided by ``avg_factor``; the one place every
+    UGS head (point distances, anchor and RoI deltas) computes its two terms."""
+    targets = targets.detach()
+    ce = localization_ce(logits, targets, grid, weight=weight, avg_factor=avg_factor)
+    um = uncertainty_loss(logits, weight=weight, avg_factor=avg_factor)
+    return ce, um
+
+
 def resolve_ugs_cfg(ugs: Optional[dict]) -> dict:
     """Defaults merged with ``ugs``; unknown keys raise ValueError naming them."""
     cfg = dict(UGS_DENSE_DEFAULTS)
@@ -153,10 +164,8 @@ class UGSDenseHeadMixin:
                   avg_factor: float):
         """CE (Eq. 10) and entropy (Eq. 12) of ``logits (P, 4, n + 1)`` against ``distances
         (P, 4)`` in stride units, weighted per side and divided by ``avg_factor``."""
-        t = self.ugs_coder.to_grid(distances.detach())
-        ce = localization_ce(logits, t, self.ugs_grid, weight=weight, avg_factor=avg_factor)
-        um = uncertainty_loss(logits, weight=weight, avg_factor=avg_factor)
-        return ce, um
+        return grid_terms(self.ugs_grid, logits, self.ugs_coder.to_grid(distances.detach()),
+                          weight, avg_factor)
 
     def ugs_loss_dict(self, ce: Tensor, um: Tensor) -> Dict[str, Tensor]:
         w = self.ugs_cfg["loss_weight"]

@@ -47,7 +47,8 @@ from torch import Tensor
 from ugs.grid import IntervalGrid
 from ugs.refinement import refine_perturbation
 
-from .rpn_head import check_delta_head, delta_terms, resolve_delta_ugs_cfg
+from .dense_ugs import grid_terms
+from .rpn_head import check_delta_head, resolve_delta_ugs_cfg
 
 #: Table 7's best R-CNN grid (alpha = 5, beta = 1.0, n = 5).
 UGS_RCNN_DEFAULTS = dict(alpha=5.0, beta=1.0, n=5)
@@ -151,7 +152,7 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
         logits = pos_bbox_pred.reshape(pos_bbox_pred.size(0), self.ugs_num_reg, 4, bins)
         reg_index = torch.zeros_like(pos_labels) if self.reg_class_agnostic else pos_labels
         logits = logits[torch.arange(logits.size(0), device=logits.device), reg_index]
-        return delta_terms(self.ugs_grid, logits, pos_targets, pos_weights, avg_factor)
+        return grid_terms(self.ugs_grid, logits, pos_targets, pos_weights, avg_factor)
 
     def loss(self, cls_score: Optional[Tensor], bbox_pred: Optional[Tensor], rois: Tensor,
              labels: Tensor, label_weights: Tensor, bbox_targets: Optional[Tensor],

@@ -48,10 +48,8 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ugs.grid import IntervalGrid
-from ugs.localization import localization_ce
-from ugs.uncertainty import uncertainty_loss
 
-from .dense_ugs import UGSDenseHeadMixin, UGSPositives, conv2d_at, resolve_ugs_cfg
+from .dense_ugs import UGSDenseHeadMixin, UGSPositives, conv2d_at, grid_terms, resolve_ugs_cfg
 
 #: Table 7's best RPN grid (alpha = 2, beta = 1.0, n = 10) and Table 6's best row.
 UGS_RPN_DEFAULTS = dict(alpha=2.0, beta=1.0, n=10)
@@ -68,16 +66,6 @@ def resolve_delta_ugs_cfg(ugs: Optional[dict], defaults: dict) -> dict:
     cfg = resolve_ugs_cfg({**defaults, **ugs})
     cfg.pop("mapping")
     return cfg
-
-
-def delta_terms(grid: IntervalGrid, logits: Tensor, deltas: Tensor, weight: Optional[Tensor],
-                avg_factor: float) -> Tuple[Tensor, Tensor]:
-    """Eq. 10 and Eq. 12 for ``logits (P, 4, n + 1)`` against coder deltas ``(P, 4)`` (already
-    on the grid's axis), weighted per side, summed and divided by ``avg_factor``."""
-    deltas = deltas.detach()
-    ce = localization_ce(logits, deltas, grid, weight=weight, avg_factor=avg_factor)
-    um = uncertainty_loss(logits, weight=weight, avg_factor=avg_factor)
-    return ce, um
 
 
 def check_delta_head(head, loss_bbox) -> None:
@@ -187,7 +175,7 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
     def ugs_terms(self, logits: Tensor, deltas: Tensor, weight: Optional[Tensor],
                   avg_factor: float):
         """Eq. 10 / 12 on coder deltas (no distance mapping)."""
-        return delta_terms(self.ugs_grid, logits, deltas, weight, avg_factor)
+        return grid_terms(self.ugs_grid, logits, deltas, weight, avg_factor)
 
     @contextmanager
     def _ugs_step(self):
