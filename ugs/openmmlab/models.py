@@ -3,7 +3,9 @@
     custom_imports = dict(imports=["ugs.openmmlab.models"], allow_failed_imports=False)
 """
 from .fcos_head import UGSFCOSHead  # noqa: F401
+from .gaussian_head import GaussianNLLLoss, GaussianShared2FCBBoxHead  # noqa: F401
 from .gfl_head import UGSGFLHead  # noqa: F401
 from .two_stage import UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401
 
-__all__ = ["UGSFCOSHead", "UGSGFLHead", "UGSRPNHead", "UGSShared2FCBBoxHead", "UGSStandardRoIHead"]
+__all__ = ["GaussianNLLLoss", "GaussianShared2FCBBoxHead", "UGSFCOSHead", "UGSGFLHead", "UGSRPNHead",
+           "UGSShared2FCBBoxHead", "UGSStandardRoIHead"]
