@@ -3,3 +3,4 @@ from . import compat  # noqa: F401  (before anything imports mmrotate)
 from .metric import VisDroneMetric  # noqa: F401
 from .models import UGSFCOSHead, UGSGFLHead, UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401,E501
 from .optim import NonFiniteGuardOptimWrapper  # noqa: F401
+from .diagnostics_hook import GradientDiagnosticsHook  # noqa: F401
