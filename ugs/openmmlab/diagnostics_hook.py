@@ -29,7 +29,8 @@ Results go to ``<work_dir>/gradient_diagnostics.json`` (rewritten after every ep
 the end); with ``save_maps > 0`` the maps of the first ``save_maps`` images of each recorded
 iteration go to ``<work_dir>/gradient_maps/iter<N>_img<k>.npz`` (levels ``map_<i>``, each
 cropped to the image, the boxes in network-input pixels, their object gradients and areas
-in original-image pixels, the image path and its ``img_shape``).
+in original-image pixels, the image path, its ``img_shape`` and whether the pipeline flipped
+it: ``flip``, ``flip_direction``).
 """
 from __future__ import annotations
 
@@ -222,6 +223,8 @@ class GradientDiagnosticsHook(Hook):
                  strides=np.asarray(strides, dtype=float),
                  img_path=str(sample.metainfo.get("img_path", "")),
                  img_shape=np.asarray([h, w]), object_sums=sums.numpy(),
+                 flip=bool(sample.metainfo.get("flip", False)),
+                 flip_direction=str(sample.metainfo.get("flip_direction") or ""),
                  object_areas=area.numpy(), **arrays)
 
     def _anchors(self, reg_grads, mags) -> dict:
