@@ -280,8 +280,12 @@ plt.show()
 # `source`), written to `<output_dir>/figure6_measured.csv`.
 
 # %%
-src = " ; ".join(shlex.join([os.path.relpath(c, ROOT) if c == sys.executable else c for c in command(loss, seeds[0])[0]])
-                 for loss in CONFIGS)
+def portable(cmd):
+    """A command as a user would type it from the repository root (python, relative paths)."""
+    return shlex.join(["python" if c == sys.executable else c.replace(str(ROOT) + os.sep, "") for c in cmd])
+
+
+src = " ; ".join(portable(command(loss, seeds[0])[0]) for loss in CONFIGS)
 records, unmeasured = [], []
 for r in rows:
     m, lo, hi = r["ci"]
@@ -291,7 +295,7 @@ for r in rows:
     for col, val in (("variance_ratio", m), ("variance_ratio_ci95_low", lo), ("variance_ratio_ci95_high", hi),
                      ("variance_ratio_pooled", r["pooled"]), ("cv2_ratio", r["cv2"])):
         records.append(dict(row=f"ugs_vs_smooth_l1_{r['bucket']}", method="UGS vs. Smooth-L1", variant="ugs",
-                            column=col, value=round(val, 4) if math.isfinite(val) else -1.0, status="measured",
+                            column=col, value=float(f"{val:.4g}") if math.isfinite(val) else -1.0, status="measured",
                             source=src, anchor_size=r["bucket"].replace("w", "w_a") + " px", profile=profile,
                             dataset=dataset, iterations=iters, seeds=" ".join(map(str, seeds)),
                             note=f"per-seed ratios {', '.join(f'{x:.3f}' for x in r['ratio'])}; {r['anchors']} positive anchors in all"))
