@@ -123,7 +123,7 @@ cmd = [sys.executable, "benchmarks/training_cost.py", "--setting", setting, "--d
        "--repeats", str(repeats), "--warmup", str(warmup), "--threads", str(threads), "--out", str(out_json)]
 for e in extra_variants:
     cmd += ["--extra-variant", e]
-print("$", shlex.join([os.path.relpath(c, ROOT) if c == sys.executable else c for c in cmd]), flush=True)
+print("$", shlex.join(["python" if c == sys.executable else c.replace(str(ROOT) + os.sep, "") for c in cmd]), flush=True)
 _t0 = time.perf_counter()
 proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                       env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
@@ -188,8 +188,7 @@ for c in res["goal_checks"]:
 # written to `<output_dir>/table5_measured_<profile>_<device>.csv`.
 
 # %%
-src = shlex.join([os.path.relpath(c, ROOT) if c == sys.executable else os.path.relpath(c, ROOT) if c == str(out_json) else c
-                  for c in cmd])
+src = shlex.join(["python" if c == sys.executable else c.replace(str(ROOT) + os.sep, "") for c in cmd])
 COLS = {"time": "time_s_per_batch", "gflops": "GFLOPs", "params_m": "params_M", "memory_mb": "peak_memory_MB"}
 records = []
 for n, r in R.items():
@@ -207,8 +206,9 @@ display(Markdown(
     f"Full UGS costs **{full.get('time', float('nan')):+.1f} %** training time per iteration in this {res['setting']} "
     f"setting on {res['device']} (paper: {100 * (PAPER['time'] - 1):+.1f} % on a GPU), "
     f"{full.get('gflops', float('nan')):+.2f} % inference FLOPs (paper {100 * (PAPER['gflops'] - 1):+.2f} %) and "
-    f"{full.get('params_m', float('nan')):+.2f} % parameters (paper {100 * (PAPER['params_m'] - 1):+.1f} %: the paper's "
-    "head is wider than the kit's, which only widens the last regression conv). Without the refinement step "
+    f"{full.get('params_m', float('nan')):+.2f} % parameters (paper {100 * (PAPER['params_m'] - 1):+.1f} %, which the paper "
+    "does not explain; the kit's UGS only widens the last regression conv from 4 to 4 (n + 1) outputs and drops "
+    "FCOS's per-level scales). Without the refinement step "
     f"(`ce_in_um`) the time overhead is {pct.get('ce_in_um', {}).get('time', float('nan')):+.1f} %: the refinement's "
     "second pass through the regression branch is the expensive part."))
 print(f"total {time.perf_counter() - _t_start:.0f} s")
