@@ -139,3 +139,26 @@ def test_refine_every_k_runs_the_step_on_every_kth_call_weighted_by_k():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="refine_every"):
             MODELS.build(_head_cfg(FCOS, "UGSFCOSHead", refine_every=bad))
+
+
+# ---- the measured Table 5 of notebook 08 (papers_tables/measured/table5_*.csv)
+
+MEASURED_T5 = os.path.join(ROOT, "papers_tables", "measured", "table5_quick_cpu.csv")
+
+
+def test_measured_table5_quick_is_in_the_schema_and_counts_the_wider_conv_reg():
+    from ugs.papers import read_table
+
+    rec = {(r["row"], r["column"]): r for r in read_table(MEASURED_T5).records}
+    rows = {row for row, _ in rec}
+    assert rows == {"fcos", "fcos_ce_in", "fcos_ce_in_um", "fcos_ugs"}
+    for (row, col), r in rec.items():
+        assert r["status"] == "measured" and "benchmarks/training_cost.py" in r["source"]
+        assert "--setting quick" in r["source"] and r["value"] > 0
+        assert col in ("time_s_per_batch", "GFLOPs", "params_M", "peak_memory_MB")
+    # the parameter difference is the hand count of test_parameter_overhead_... (36,923)
+    diff = rec[("fcos_ugs", "params_M")]["value"] - rec[("fcos", "params_M")]["value"]
+    assert diff == pytest.approx(36923 / 1e6, abs=2e-6)
+    # and the FLOP difference the hand count of test_flop_counter_sees_the_wider_conv_reg
+    dflops = rec[("fcos_ugs", "GFLOPs")]["value"] - rec[("fcos", "GFLOPs")]["value"]
+    assert dflops == pytest.approx(50282496 / 1e9, abs=2e-6)

@@ -4,3 +4,4 @@ from .metric import VisDroneMetric  # noqa: F401
 from .models import GaussianNLLLoss, GaussianShared2FCBBoxHead  # noqa: F401  (Table 6 baseline)
 from .models import UGSFCOSHead, UGSGFLHead, UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401,E501
 from .optim import NonFiniteGuardOptimWrapper  # noqa: F401
+from .diagnostics_hook import GradientDiagnosticsHook  # noqa: F401

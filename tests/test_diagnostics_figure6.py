@@ -1,0 +1,54 @@
+"""Figure 6 (Sec. 4.6): the variance of the small anchors' localization gradient, Smooth-L1
+over UGS, as measured by notebook 11's quick profile.
+
+The measured numbers are kept as data in ``papers_tables/measured/figure6_quick_synthetic.csv``
+(written by the notebook; each record's ``source`` is the training commands). The paper's
+2.9x is read from ``papers_tables/figure6.csv``.
+"""
+import math
+import os
+
+import pytest
+
+from ugs.diagnostics import width_bucket_names
+from ugs.papers import load_table, read_table
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MEASURED = os.path.join(ROOT, "papers_tables", "measured", "figure6_quick_synthetic.csv")
+
+
+def _measured():
+    return {(r["row"], r["column"]): r for r in read_table(MEASURED).records}
+
+
+def test_measured_figure6_is_in_the_paper_schema():
+    m = _measured()
+    small = f"ugs_vs_smooth_l1_{width_bucket_names()[0]}"
+    assert (small, "variance_ratio") in m
+    for (row, col), r in m.items():
+        assert r["status"] == "measured" and r["method"] == "UGS vs. Smooth-L1"
+        assert "ugs.openmmlab.train" in r["source"] and "GradientDiagnosticsHook" in r["source"]
+        assert "--profile quick" in r["source"]
+        assert col in ("variance_ratio", "variance_ratio_ci95_low", "variance_ratio_ci95_high",
+                       "variance_ratio_pooled", "cv2_ratio")
+        assert r["value"] > 0 and math.isfinite(r["value"])
+    lo, mid, hi = (m[(small, c)]["value"] for c in ("variance_ratio_ci95_low", "variance_ratio",
+                                                      "variance_ratio_ci95_high"))
+    assert lo <= mid <= hi
+    # the same quantity as the paper's Figure 6 records
+    assert load_table("figure6").value("fig6_caption", "variance_ratio") > 1
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the quick profile (Faster R-CNN with ResNet-18 from scratch, the first 25 iterations on "
+    "256-px synthetic images, 2 seeds, CPU) measures UGS's small-anchor gradient varying MORE "
+    "than Smooth-L1's (per-seed ratios 0.10-0.15 for w < 32 px). These are the first iterations "
+    "of training, under the learning-rate warm-up, where the paper does not say which 100 "
+    "iterations it measured; the mini setting cannot test the claim. Notebook 11 says so; the "
+    "paper profile (VisDrone, R-50, 100 iterations, 3 seeds) is the run that can test the 2.9x."))
+def test_ugs_lowers_small_anchor_gradient_variance_as_in_figure6():
+    m = _measured()
+    small = f"ugs_vs_smooth_l1_{width_bucket_names()[0]}"
+    paper = load_table("figure6").value("fig6_caption", "variance_ratio")
+    assert m[(small, "variance_ratio_ci95_low")]["value"] > 1.0
+    assert abs(m[(small, "variance_ratio")]["value"] - paper) / paper < 0.35
