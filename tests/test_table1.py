@@ -2,10 +2,13 @@
 
 The measured numbers are notebook 03's quick profile, kept as data in
 ``papers_tables/measured/table1_quick_synthetic.csv`` (written by the notebook; every record's
-``source`` is the command that trained it). Faster / Cascade R-CNN and DINO rows are not
-measured yet.
+``source`` is the command that trained it). The quick profile runs the four one-stage rows by
+default; the Faster / Cascade R-CNN rows are implemented (configs below) and run in notebook 03
+when named in its ``detectors`` parameter, but are not in the committed quick table (they take
+several times longer on the CPU than the notebook's time budget allows). DINO is notebook 04.
 """
 import os
+import re
 
 import pytest
 
@@ -19,7 +22,10 @@ CONFIGS = {"fcos": "configs/fcos/fcos_r50_fpn_1x_visdrone.py",
            "gfl_v1": "configs/gfl/gfl_r50_fpn_1x_visdrone.py",
            "gfl_v1_ugs": "configs/gfl/gfl_r50_fpn_ugs_1x_visdrone.py",
            "faster_rcnn": "configs/faster_rcnn/faster_rcnn_r50_fpn_1x_visdrone.py",
-           "faster_rcnn_ugs": "configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py"}
+           "faster_rcnn_ugs": "configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py",
+           "cascade_rcnn": "configs/cascade_rcnn/cascade_rcnn_r50_fpn_1x_visdrone.py",
+           "cascade_rcnn_ugs": "configs/cascade_rcnn/cascade_rcnn_r50_fpn_ugs_1x_visdrone.py"}
+NOTEBOOK = os.path.join(ROOT, "notebooks", "03_visdrone_detectors.py")
 
 
 def test_every_implemented_row_is_a_row_of_table1_with_a_config():
@@ -27,6 +33,15 @@ def test_every_implemented_row_is_a_row_of_table1_with_a_config():
     for row, config in CONFIGS.items():
         assert row in rows, row
         assert os.path.isfile(os.path.join(ROOT, config)), config
+
+
+def test_notebook_03_trains_every_implemented_row_with_its_config():
+    # notebook 03's DETECTORS: name -> (config, Table 1 row id, baseline); each implemented
+    # row is there with its config (read from the notebook's source, not imported: it runs)
+    with open(NOTEBOOK, encoding="utf-8") as f:
+        text = f.read()
+    for row, config in CONFIGS.items():
+        assert re.search(rf'\(\s*"{re.escape(config)}",\s*"{re.escape(row)}",', text), row
 
 
 def _measured():

@@ -1,5 +1,5 @@
-"""The R-CNN stage with UGS: ``UGSShared2FCBBoxHead`` and ``UGSStandardRoIHead``, registered in
-mmdet's MODELS.
+"""The R-CNN stage with UGS: ``UGSShared2FCBBoxHead``, ``UGSStandardRoIHead`` and
+``UGSCascadeRoIHead``, registered in mmdet's MODELS.
 
 ``UGSShared2FCBBoxHead`` (mmdet's ``Shared2FCBBoxHead`` otherwise):
 
@@ -31,7 +31,13 @@ branch (shared FCs + ``fc_reg``) run again on the perturbed levels for the same 
 positive RoIs with the same targets and normaliser (negatives have no regression loss);
 ``loss_ur = gamma * L^ur`` (``CE + lambda UM`` there, or ``UM`` with
 ``ur_objective="entropy"``). The options (gamma, rho, ...) are the bbox head's ``ugs``.
-The step itself is :func:`rcnn_refinement_loss`, so a Cascade variant can call it per stage.
+The step itself is :func:`rcnn_refinement_loss`, run for one stage by
+``UGSRoIBBoxLossMixin._ugs_bbox_loss``.
+
+``UGSCascadeRoIHead`` (mmdet's ``CascadeRoIHead`` otherwise) runs that same stage loss for
+every stage of Cascade R-CNN: Eq. 10 + 12 on the stage's own coder deltas (its stds) and the
+refinement step on the FPN levels its RoI extractor reads; the boxes passed from one stage to
+the next are decoded from the stage's expected deltas (``regress_by_class`` above).
 """
 from __future__ import annotations
 
@@ -39,6 +45,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.roi_heads.bbox_heads.convfc_bbox_head import Shared2FCBBoxHead
+from mmdet.models.roi_heads.cascade_roi_head import CascadeRoIHead
 from mmdet.models.roi_heads.standard_roi_head import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
@@ -196,8 +203,56 @@ def rcnn_refinement_loss(um_raw: Tensor, levels: Sequence[Tensor],
     return ugs_cfg["gamma"] * ur
 
 
+def _reg_forward(extractor, bbox_head, x: Sequence[Tensor], rois: Tensor,
+                 shared_head=None) -> Tensor:
+    """RoI extraction and the regression branch only (for the refinement pass)."""
+    bbox_feats = extractor(list(x)[:extractor.num_inputs], rois)
+    if shared_head is not None:
+        bbox_feats = shared_head(bbox_feats)
+    return bbox_head.forward_reg(bbox_feats)
+
+
+class UGSRoIBBoxLossMixin:
+    """The bbox loss of one R-CNN stage with the refinement step, shared by
+    :class:`UGSStandardRoIHead` (one stage) and :class:`UGSCascadeRoIHead` (every stage)."""
+
+    def _ugs_bbox_loss(self, x: Tuple[Tensor], sampling_results, *, bbox_head, extractor,
+                       bbox_forward: Callable[[Tuple[Tensor], Tensor], dict], rcnn_train_cfg,
+                       shared_head=None, stage: int = 0) -> dict:
+        """Forward, targets, Eq. 10 + 12 and (when gamma > 0) ``loss_ur`` of one stage.
+
+        Returns mmdet's ``bbox_results`` (``cls_score``, ``bbox_pred``, ``bbox_feats``) with
+        ``rois``, ``loss_bbox`` (the loss dict) and ``bbox_targets``, what both
+        ``StandardRoIHead`` and ``CascadeRoIHead`` (``refine_bboxes``) read."""
+        bh = bbox_head
+        rois = bbox2roi([res.priors for res in sampling_results])
+        bbox_results = bbox_forward(x, rois)
+        targets = bh.get_targets(sampling_results, rcnn_train_cfg, concat=True)
+        losses = bh.loss(bbox_results["cls_score"], bbox_results["bbox_pred"], rois, *targets)
+        um_raw = losses.pop("ugs_um_raw")
+        cfg = bh.ugs_cfg
+        if cfg["gamma"] > 0 and self.training and um_raw.requires_grad:
+            k = cfg.get("refine_every", 1)
+            calls = self.__dict__.setdefault("_ugs_calls", {})
+            calls[stage] = calls.get(stage, 0) + 1
+            if (calls[stage] - 1) % k == 0:
+                labels, _, t, w = targets
+                pos = bh.positive_inds(labels)
+                if pos.numel() == 0:      # L^ur is an empty sum
+                    losses["loss_ur"] = um_raw * 0
+                else:
+                    levels = list(x)[:extractor.num_inputs]
+                    losses["loss_ur"] = k * rcnn_refinement_loss(
+                        um_raw, levels,
+                        lambda lv: _reg_forward(extractor, bh, lv, rois[pos], shared_head),
+                        lambda out: bh.ugs_pos_terms(out, labels[pos], t[pos], w[pos],
+                                                     avg_factor=labels.numel()), cfg)
+        bbox_results.update(rois=rois, loss_bbox=losses, bbox_targets=targets)
+        return bbox_results
+
+
 @MODELS.register_module()
-class UGSStandardRoIHead(StandardRoIHead):
+class UGSStandardRoIHead(UGSRoIBBoxLossMixin, StandardRoIHead):
     """``StandardRoIHead`` whose bbox loss adds the R-CNN refinement step (module docstring).
 
     Works with any bbox head that has ``ugs_cfg``, ``forward_reg``, ``ugs_pos_terms`` and a
@@ -208,34 +263,40 @@ class UGSStandardRoIHead(StandardRoIHead):
 
     def _bbox_reg_forward(self, x: Sequence[Tensor], rois: Tensor) -> Tensor:
         """RoI extraction and the regression branch only."""
-        bbox_feats = self.bbox_roi_extractor(list(x)[:self.bbox_roi_extractor.num_inputs], rois)
-        if self.with_shared_head:
-            bbox_feats = self.shared_head(bbox_feats)
-        return self.bbox_head.forward_reg(bbox_feats)
+        return _reg_forward(self.bbox_roi_extractor, self.bbox_head, x, rois,
+                            self.shared_head if self.with_shared_head else None)
 
     def bbox_loss(self, x: Tuple[Tensor], sampling_results) -> dict:
-        bh = self.bbox_head
-        if not hasattr(bh, "ugs_cfg"):
+        if not hasattr(self.bbox_head, "ugs_cfg"):
             return super().bbox_loss(x, sampling_results)
-        rois = bbox2roi([res.priors for res in sampling_results])
-        bbox_results = self._bbox_forward(x, rois)
-        targets = bh.get_targets(sampling_results, self.train_cfg, concat=True)
-        losses = bh.loss(bbox_results["cls_score"], bbox_results["bbox_pred"], rois, *targets)
-        um_raw = losses.pop("ugs_um_raw")
-        cfg = bh.ugs_cfg
-        if cfg["gamma"] > 0 and self.training and um_raw.requires_grad:
-            k = cfg.get("refine_every", 1)
-            self._ugs_calls = getattr(self, "_ugs_calls", 0) + 1
-            if (self._ugs_calls - 1) % k == 0:
-                labels, _, t, w = targets
-                pos = bh.positive_inds(labels)
-                if pos.numel() == 0:      # L^ur is an empty sum
-                    losses["loss_ur"] = um_raw * 0
-                else:
-                    levels = list(x)[:self.bbox_roi_extractor.num_inputs]
-                    losses["loss_ur"] = k * rcnn_refinement_loss(
-                        um_raw, levels, lambda lv: self._bbox_reg_forward(lv, rois[pos]),
-                        lambda out: bh.ugs_pos_terms(out, labels[pos], t[pos], w[pos],
-                                                     avg_factor=labels.numel()), cfg)
-        bbox_results.update(loss_bbox=losses, bbox_targets=targets)
-        return bbox_results
+        return self._ugs_bbox_loss(
+            x, sampling_results, bbox_head=self.bbox_head, extractor=self.bbox_roi_extractor,
+            bbox_forward=self._bbox_forward, rcnn_train_cfg=self.train_cfg,
+            shared_head=self.shared_head if self.with_shared_head else None)
+
+
+@MODELS.register_module()
+class UGSCascadeRoIHead(UGSRoIBBoxLossMixin, CascadeRoIHead):
+    """``CascadeRoIHead`` whose every stage with a UGS bbox head trains with Eq. 16: CE + lambda
+    UM on that stage's coder deltas and the refinement step (Eq. 14-15) on the FPN levels its
+    RoI extractor reads, through RoIAlign, for that stage's sampled positive RoIs (the step
+    of :class:`UGSStandardRoIHead`, run per stage). The losses are logged per stage
+    (``s0.loss_ur``, ``s1.loss_ur``, ...) and, like every stage loss of ``CascadeRoIHead``,
+    weighted by ``stage_loss_weights``.
+
+    Between stages the boxes are refined by mmdet's ``refine_bboxes`` (training) and
+    ``_refine_roi`` (inference); both go through the bbox head's ``regress_by_class``, which
+    for :class:`UGSShared2FCBBoxHead` decodes the expectation over the grid first, so every
+    stage's boxes come from the previous stage's expected deltas (one distribution per delta
+    with ``reg_class_agnostic=True``, as stock Cascade R-CNN; the predicted class's with
+    ``False``). Stages whose bbox head is not a UGS head train as in ``CascadeRoIHead``.
+    """
+
+    def bbox_loss(self, stage: int, x: Tuple[Tensor], sampling_results) -> dict:
+        bh = self.bbox_head[stage]
+        if not hasattr(bh, "ugs_cfg"):
+            return super().bbox_loss(stage, x, sampling_results)
+        return self._ugs_bbox_loss(
+            x, sampling_results, bbox_head=bh, extractor=self.bbox_roi_extractor[stage],
+            bbox_forward=lambda feats, rois: self._bbox_forward(stage, feats, rois),
+            rcnn_train_cfg=self.train_cfg[stage], stage=stage)

@@ -1,0 +1,132 @@
+"""Run the training tool (``python -m ugs.openmmlab.train``) from a notebook: the exact command
+line of one run, and the run itself in a subprocess with a condensed progress display.
+
+Shared by the notebooks that train detectors (03: Table 1, 10: Table 7), so that every run is
+the command a user would type, and its full output is kept next to its checkpoints.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from typing import Callable, List, Optional, Sequence
+
+__all__ = ["relative", "train_command", "condense", "loss_terms", "train"]
+
+
+def relative(path, root) -> str:
+    """``path`` relative to ``root`` when it is inside it (the commands run from ``root``)."""
+    path, root = pathlib.Path(path), pathlib.Path(root)
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def train_command(config: str, *, root, profile: str, data_root, work_dir, epochs: int,
+                  seed: int, max_per_img: int, image_size: Optional[int] = None, gpus: int = 1,
+                  options: Sequence[str] = (), python: Optional[str] = None) -> List[str]:
+    """The command line (list) of one run, to be started in the repository ``root``.
+
+    ``image_size`` is passed in the quick profile only; ``gpus > 1`` launches
+    ``torch.distributed.run``; ``options`` are ``KEY=VALUE`` config overrides
+    (``--cfg-options``). ``python`` defaults to this interpreter."""
+    if python is None:
+        python = (relative(sys.executable, root)
+                  if pathlib.Path(sys.executable).is_relative_to(root) else sys.executable)
+    launch = [python, "-m"]
+    if gpus > 1:
+        launch += ["torch.distributed.run", "--nproc_per_node", str(gpus), "-m"]
+    args = [config, "--profile", profile, "--data-root", relative(data_root, root),
+            "--work-dir", relative(work_dir, root), "--epochs", str(epochs), "--seed", str(seed),
+            "--max-per-img", str(max_per_img)]
+    if profile == "quick" and image_size is not None:
+        args += ["--image-size", str(image_size)]
+    if gpus > 1:
+        args += ["--launcher", "pytorch", "--gpus", str(gpus)]
+    if options:
+        args += ["--cfg-options", *options]
+    return launch + ["ugs.openmmlab.train"] + args
+
+
+_LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
+_PAIR = re.compile(r"([\w/.]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
+_STAGE = re.compile(r"^(?:rpn_|s\d+\.)(loss_\w+)$")  # two-stage: "rpn_loss_ce", "s1.loss_ur", ...
+
+
+def loss_terms(values: dict) -> dict:
+    """``{name: value}`` of logged scalars -> the total ``loss`` and each loss term; a
+    two-stage detector's term is summed over the RPN and the R-CNN stage(s) as logged
+    (``rpn_loss_ce`` + ``loss_ce``, or Cascade's ``s0.loss_ce`` + ``s1.loss_ce`` +
+    ``s2.loss_ce``, each with its stage loss weight); mmdet's ``loss_rpn_bbox`` counts as
+    ``loss_bbox``. Other scalars are left out."""
+    out = {}
+    for k, v in values.items():
+        if k == "loss_rpn_bbox":
+            k = "loss_bbox"
+        m = _STAGE.match(k)
+        k = m.group(1) if m else k
+        if k.startswith("loss"):
+            out[k] = out.get(k, 0.0) + float(v)
+    return out
+
+
+def condense(line: str) -> Optional[str]:
+    """One short progress line from an mmengine log line (or the tool's ``final:`` line), or
+    None to skip it."""
+    if line.startswith("final:"):  # the tool prints -1 (no object of that size) as -100.0
+        return "  " + re.sub(r"(\w+) -100\.0", r"\1 -", line)
+    m = _LINE.search(line)
+    if not m:
+        return None
+    mode, epoch, it, total, rest = m.groups()
+    pairs = dict(_PAIR.findall(rest))
+    if mode == "train":
+        losses = "  ".join(f"{k} {v:.3f}" for k, v in loss_terms(pairs).items())
+        return f"  epoch {epoch} iter {int(it):>4d}/{total}  eta {pairs.get('eta', '?')}  {losses}"
+    if "visdrone/AP" in pairs:  # the validation summary after an epoch
+        aps = "  ".join(f"{k.split('/')[1]} {float(v):.1f}" if float(v) >= 0 else f"{k.split('/')[1]} -"
+                        for k, v in pairs.items() if k.startswith("visdrone/"))
+        return f"  epoch {epoch} val: {aps}"
+    return None
+
+
+def train(name: str, cmd: List[str], work_dir, root,
+          show: Callable[[str], Optional[str]] = condense) -> dict:
+    """Run ``cmd`` (from :func:`train_command`) from scratch in ``root``: ``work_dir`` is
+    deleted first, so nothing of an earlier run is read back. The full output goes to
+    ``work_dir/train_stdout.log``; ``show`` picks what is printed. Returns ``command`` (the
+    string), ``seconds`` (wall time), ``work_dir`` and ``metrics`` (its ``metrics.json``);
+    raises with the log's last lines when the run fails."""
+    out = pathlib.Path(work_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    print(f"[{name}] $ {shlex.join(cmd)}", flush=True)
+    tail = collections.deque(maxlen=60)
+    t0 = time.perf_counter()
+    with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
+            subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            tail.append(line.rstrip("\n"))
+            short = show(line.strip())
+            if short:
+                print(short, flush=True)
+        rc = proc.wait()
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError(f"training {name} failed (exit {rc}) after {seconds:.0f} s; "
+                           f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
+    if not (out / "metrics.json").is_file():
+        raise RuntimeError(f"training {name} wrote no {out / 'metrics.json'}; last lines:\n" + "\n".join(tail))
+    print(f"[{name}] done in {seconds:.0f} s", flush=True)
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    return dict(command=shlex.join(cmd), seconds=seconds, work_dir=out, metrics=metrics)
