@@ -503,8 +503,9 @@ def test_tiny_faster_rcnn_with_ugs_trains_and_predicts():
 
 def test_stock_cascade_rcnn_trains_and_predicts_with_ugs_bbox_heads():
     # refine_bboxes / _refine_roi / predict_by_feat of mmdet's CascadeRoIHead decode the UGS
-    # logits through regress_by_class and _predict_by_feat_single (expected deltas); the
-    # stage-wise refinement step needs a UGS Cascade RoI head and is not run here
+    # logits through regress_by_class and _predict_by_feat_single (expected deltas): the UGS
+    # bbox heads work inside a stock CascadeRoIHead too, without the refinement step (that is
+    # UGSCascadeRoIHead's, tested in test_openmmlab_cascade.py)
     cfg = Config.fromfile(os.path.join(os.path.dirname(STOCK), "cascade-rcnn_r50_fpn.py")).model
     cfg.backbone = dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
                         init_cfg=None)

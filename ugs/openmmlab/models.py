@@ -5,7 +5,8 @@
 from .fcos_head import UGSFCOSHead  # noqa: F401
 from .gaussian_head import GaussianNLLLoss, GaussianShared2FCBBoxHead  # noqa: F401
 from .gfl_head import UGSGFLHead  # noqa: F401
-from .two_stage import UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401
+from .two_stage import (UGSCascadeRoIHead, UGSRPNHead, UGSShared2FCBBoxHead,  # noqa: F401
+                        UGSStandardRoIHead)
 
-__all__ = ["GaussianNLLLoss", "GaussianShared2FCBBoxHead", "UGSFCOSHead", "UGSGFLHead", "UGSRPNHead",
-           "UGSShared2FCBBoxHead", "UGSStandardRoIHead"]
+__all__ = ["GaussianNLLLoss", "GaussianShared2FCBBoxHead", "UGSCascadeRoIHead", "UGSFCOSHead",
+           "UGSGFLHead", "UGSRPNHead", "UGSShared2FCBBoxHead", "UGSStandardRoIHead"]
