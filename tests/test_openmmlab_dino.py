@@ -353,6 +353,9 @@ def test_quick_profile_of_dino_keeps_the_method():
     assert cfg.model.train_cfg == paper.model.train_cfg  # the matcher's costs
     scales = json.dumps(cfg.train_dataloader.dataset.pipeline)
     assert "RandomCrop" in scales and "[154, 427]" in scales  # 480 x 1333 scaled by 256/800
+    # val and test share their pipeline's steps: scaled once, 1333 x 800 -> 427 x 256
+    assert tuple(cfg.val_dataloader.dataset.pipeline[1].scale) == (427, 256)
+    assert tuple(cfg.test_dataloader.dataset.pipeline[1].scale) == (427, 256)
 
 
 @pytest.mark.parametrize("config", [BASE_CFG, UGS_CFG], ids=["dino", "dino_ugs"])

@@ -106,8 +106,13 @@ def apply_quick_profile_detr(cfg, image_size: int = 256, epochs: int = 4) -> Non
     m.dn_cfg.group_cfg.num_dn_queries = 20
     scale = image_size / 800
 
+    shrunk = set()  # loaders may share step objects (val and test): shrink each step once
+
     def shrink(steps):
         for step in steps:
+            if id(step) in shrunk:
+                continue
+            shrunk.add(id(step))
             if isinstance(step, list):
                 shrink(step)
             elif step["type"] == "RandomChoice":
