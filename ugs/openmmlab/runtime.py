@@ -1,7 +1,6 @@
 """Everything a kit config needs registered (its ``custom_imports`` target)."""
 from . import compat  # noqa: F401  (before anything imports mmrotate)
-from .metric import VisDroneMetric  # noqa: F401
-from .models import GaussianNLLLoss, GaussianShared2FCBBoxHead  # noqa: F401  (Table 6 baseline)
-from .models import UGSFCOSHead, UGSGFLHead, UGSRPNHead, UGSShared2FCBBoxHead, UGSStandardRoIHead  # noqa: F401,E501
-from .optim import NonFiniteGuardOptimWrapper  # noqa: F401
+from . import models  # noqa: F401  (every UGS / baseline model component, see its __all__)
 from .diagnostics_hook import GradientDiagnosticsHook  # noqa: F401
+from .metric import VisDroneMetric  # noqa: F401
+from .optim import NonFiniteGuardOptimWrapper  # noqa: F401

@@ -74,6 +74,74 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
 
 
+#: detector types that get :func:`apply_quick_profile_detr` instead of :func:`apply_quick_profile`
+DETR_TYPES = ("DINO", "UGSDINO")
+
+
+def apply_quick_profile_detr(cfg, image_size: int = 256, epochs: int = 4) -> None:
+    """The quick profile of a DETR-style model (DINO): ResNet-18 from scratch (all four stages,
+    so the level count stays the config's), the transformer at 256-d (mmdet 3.1's DINO
+    decoder hard-codes a 128-feature sine encoding of the reference boxes, so 256 is the only
+    width it builds with) but with 1 encoder and 2 decoder layers and 512-wide FFNs, 100 queries and up to 20 denoising queries, 4 images per step, the config's own
+    DETR-style augmentation with every scale multiplied by ``image_size / 800`` (so images
+    are at most ``image_size`` on the short side), and the config's optimizer (AdamW, lr kept,
+    backbone lr not reduced: it is not pretrained) with a short warm-up and one decay at
+    11/12 of the epochs. The head, its losses and the matcher stay as configured."""
+    m = cfg.model
+    m.backbone = dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
+                      frozen_stages=-1, norm_cfg=dict(type="BN", requires_grad=True),
+                      norm_eval=False, style="pytorch", init_cfg=None)
+    m.neck.update(in_channels=[64, 128, 256, 512])
+    dims, heads = 256, 8
+    m.num_queries = 100
+    m.encoder.num_layers = 1
+    m.encoder.layer_cfg.self_attn_cfg.update(embed_dims=dims, num_heads=heads)
+    m.encoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=512)
+    m.decoder.num_layers = 2
+    m.decoder.layer_cfg.self_attn_cfg.update(embed_dims=dims, num_heads=heads)
+    m.decoder.layer_cfg.cross_attn_cfg.update(embed_dims=dims, num_heads=heads)
+    m.decoder.layer_cfg.ffn_cfg.update(embed_dims=dims, feedforward_channels=512)
+    m.positional_encoding.num_feats = dims // 2
+    m.bbox_head.embed_dims = dims
+    m.dn_cfg.group_cfg.num_dn_queries = 20
+    scale = image_size / 800
+
+    shrunk = set()  # loaders may share step objects (val and test): shrink each step once
+
+    def shrink(steps):
+        for step in steps:
+            if id(step) in shrunk:
+                continue
+            shrunk.add(id(step))
+            if isinstance(step, list):
+                shrink(step)
+            elif step["type"] == "RandomChoice":
+                for branch in step["transforms"]:
+                    shrink(branch)
+            elif step["type"] in ("RandomChoiceResize", "Resize"):
+                key = "scales" if "scales" in step else "scale"
+                sizes = step[key] if key == "scales" else [step[key]]
+                sizes = [tuple(max(1, round(v * scale)) for v in s) for s in sizes]
+                step[key] = sizes if key == "scales" else sizes[0]
+            elif step["type"] == "RandomCrop":
+                step["crop_size"] = tuple(max(1, round(v * scale)) for v in step["crop_size"])
+
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        loader.num_workers = 1
+        loader.persistent_workers = False
+        shrink(loader.dataset.pipeline)
+    cfg.train_dataloader.batch_size = 4
+    cfg.optim_wrapper.pop("paramwise_cfg", None)
+    cfg.param_scheduler = [
+        dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=20),
+        dict(type="MultiStepLR", begin=0, end=epochs, by_epoch=True, gamma=0.1,
+             milestones=[max(1, math.floor(epochs * 11 / 12))]),
+    ]
+    cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.logger.interval = 10
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
+
+
 def shrink_two_stage(model, channels: int, fc_channels: int) -> None:
     """Quick profile for a model with ``rpn_head`` / ``roi_head``: RPN and RoI extractor at the
     FPN's ``channels``, R-CNN FCs at ``fc_channels`` (sizes only; heads and losses unchanged)."""
@@ -136,7 +204,9 @@ def build_config(config: str, *, profile: str = "paper", data_root: Optional[str
         raise ValueError(f"gpus must be >= 1, got {gpus}")
     cfg = _load(config)
     if profile == "quick":
-        apply_quick_profile(cfg, image_size=image_size, epochs=epochs or 4)
+        quick = (apply_quick_profile_detr if cfg.model.type in DETR_TYPES
+                 else apply_quick_profile)
+        quick(cfg, image_size=image_size, epochs=epochs or 4)
     elif PAPER_BATCH % gpus == 0:
         cfg.train_dataloader.batch_size = PAPER_BATCH // gpus
     else:

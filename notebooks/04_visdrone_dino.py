@@ -1,0 +1,518 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · DINO-5scale on VisDrone, without and with UGS (Table 1)
+#
+# Table 1's strongest result is DINO-5scale (Zhang et al., ICLR 2023) with an R-50 backbone:
+# 35.5 AP on the VisDrone-DET 2019 `val` set, 38.1 with UGS. This notebook trains both rows
+# with the kit's configs, evaluates them with the VisDrone rules and sets them beside the
+# printed numbers:
+#
+# | Table 1 row | config |
+# |---|---|
+# | DINO-5scale | `configs/dino/dino_5scale_r50_24e_visdrone.py` |
+# | DINO-5scale w/ UGS | `configs/dino/dino_5scale_r50_ugs_24e_visdrone.py` (`UGSDINO` + `UGSDINOHead`) |
+#
+# **How UGS enters a DETR-style head** (`ugs/openmmlab/dino_head.py`; the paper gives no
+# details). DINO predicts a box as `sigmoid(reg_branch(h) + inverse_sigmoid(reference))` at
+# every decoder layer, for the encoder's two-stage proposals and for the denoising queries.
+# With UGS every `reg_branch` gives `n + 1 = 17` logits per coordinate (cx, cy, w, h) over the
+# interval non-uniform grid of Eq. 9 and returns their **expectation**, so the decoder's
+# iterative refinement, the Hungarian matcher and inference see ordinary 4-d boxes. The
+# target of a query is the offset that decodes to its ground truth exactly,
+# `inverse_sigmoid(gt) - inverse_sigmoid(reference)`, clamped to [-alpha, alpha]
+# (alpha = 4, beta = 1.0, n = 16). Eq. 10 (`loss_ce`) + lambda Eq. 12 (`loss_um`) **replace
+# DINO's L1 term** on the matched queries of every decoder layer, on the encoder's top-k
+# proposals and on the positive denoising queries; the GIoU term and the matcher's costs are
+# DINO's. The refinement step (Eq. 14-15) perturbs the five multi-scale encoder inputs along
+# the normalised gradient of L_UM and adds the UGS terms of a second pass (`loss_ur`).
+#
+# **Two profiles, one notebook.** Both run the same heads, losses and matcher; only the
+# size of the run differs.
+#
+# | | `quick` (the default) | `paper` (Sec. 4.1.2) |
+# |---|---|---|
+# | data | the kit's synthetic small-object set (200 train / 50 val images, 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) |
+# | backbone | ResNet-18 from scratch | ResNet-50, ImageNet-pretrained |
+# | transformer | 1 encoder / 2 decoder layers, 100 queries, 20 denoising queries | 6 / 6 layers, 900 queries, 100 denoising queries |
+# | input | DETR-style augmentation scaled to at most 128 px | DETR-style augmentation (multi-scale resize 480-800, random crop) |
+# | schedule | 1 epoch, 4 images per step, AdamW lr 2e-4 | 24 epochs, 16 images per step, AdamW lr 2e-4, x0.1 at epoch 20 |
+# | detections kept | 300 | 1,500 (as DQ-DETR) |
+# | hardware | the CPU, a few minutes | GPUs, days |
+#
+# The paper profile is one command (VisDrone converted as in the README's "Data" section):
+#
+# ```bash
+# papermill notebooks/04_visdrone_dino.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4 -p epochs 24
+# ```
+#
+# What the notebook does: prepare the data (Sec. 1), show the UGS box coding on numbers
+# (Sec. 2), train both detectors with `python -m ugs.openmmlab.train` in subprocesses
+# (Sec. 3), evaluate them with the VisDrone toolkit's rules against Table 1 (Sec. 4), plot
+# the losses (Sec. 5), and say what the numbers do and do not show (Sec. 6).
+
+# %%
+# Make the repository root importable when the kit is not pip-installed
+# (the notebook runs from notebooks/ or from the repository root).
+import pathlib
+import sys
+
+try:
+    import ugs  # noqa: F401
+except ImportError:
+    for _candidate in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
+        if (_candidate / "ugs" / "__init__.py").is_file():
+            sys.path.insert(0, str(_candidate))
+            break
+    import ugs  # noqa: F401
+
+# %%
+import collections
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+from ugs.grid import IntervalGrid
+from ugs.openmmlab.train import read_scalars
+from ugs.papers import load_table, write_table
+
+ROOT = pathlib.Path(ugs.__file__).resolve().parent.parent  # the repository root
+_t_start = time.perf_counter()
+
+# %% [markdown]
+# ## Parameters
+#
+# Every knob is in the next cell (papermill's `parameters` cell). Relative paths are resolved
+# against the repository root.
+#
+# * `profile`: `"quick"` or `"paper"` (the table above).
+# * `dataset`: `"synthetic"` or `"visdrone"`; `data_root` is the folder with
+#   `annotations/{train,val}.json` and the images (`None` with `synthetic`: `data/synthetic`,
+#   generated if absent).
+# * `epochs`: `None` means the profile's default (quick 1, paper 24).
+# * `max_per_img`: detections kept per image and evaluated; `None` means quick 300, paper
+#   1,500 (the quick model has 100 queries x 10 classes = 1,000 candidates).
+# * Re-running the notebook **retrains from scratch** (each detector's work dir is deleted).
+
+# %% tags=["parameters"]
+profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (Sec. 4.1.2, GPUs)
+dataset = "synthetic"  # "synthetic" (the kit's generated set) or "visdrone" (VisDrone-DET 2019)
+data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
+epochs = None  # None: quick 1, paper 24 (the paper's DINO schedule)
+detectors = ["dino", "dino_ugs"]  # which Table 1 rows to train, in this order
+gpus = 1  # GPUs per run; > 1 launches torch.distributed.run
+work_dir = "work_dirs/04_visdrone_dino"  # checkpoints and logs go to <work_dir>/<detector>
+seed = 0  # training seed (mmengine randomness)
+max_per_img = None  # None: quick 300, paper 1500 (following DQ-DETR, Sec. 4.1.2)
+image_size = 128  # quick profile only: the largest short side of the scaled DETR augmentation
+output_dir = "outputs/04_visdrone_dino"  # measured table and figures are written here
+
+# %%
+DETECTORS = {  # name -> (config, Table 1 row id, baseline it is compared with, or None)
+    "dino": ("configs/dino/dino_5scale_r50_24e_visdrone.py", "dino_5scale", None),
+    "dino_ugs": ("configs/dino/dino_5scale_r50_ugs_24e_visdrone.py", "dino_5scale_ugs", "dino"),
+}
+PROFILE_EPOCHS = {"quick": 1, "paper": 24}
+PROFILE_MAX_PER_IMG = {"quick": 300, "paper": 1500}
+QUICK_CANDIDATES = 100 * 10  # quick profile: 100 queries x 10 classes
+METRICS = ("AP", "AP50", "AP_s", "AP_m", "AP_l")  # Table 1's columns
+PAPER_BATCH = 16
+
+
+def resolve(path):
+    """A path as given, relative ones taken from the repository root."""
+    p = pathlib.Path(path).expanduser()
+    return p if p.is_absolute() else ROOT / p
+
+
+def check_detectors(names):
+    """The detector list, or a ValueError naming the unknown entries and the known ones."""
+    if isinstance(names, str) or not list(names):
+        raise ValueError(f"detectors must be a non-empty list of names, got {names!r}")
+    unknown = [d for d in names if d not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {unknown}; known: {', '.join(DETECTORS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"detectors lists a name twice: {list(names)}")
+    return list(names)
+
+
+def check_visdrone_root(root):
+    """Raise with the conversion commands when ``root`` is not a converted VisDrone folder."""
+    how = ("convert the two splits first:\n"
+           f"  python -m ugs.cli data visdrone {root}/VisDrone2019-DET-train {root}/annotations/train.json\n"
+           f"  python -m ugs.cli data visdrone {root}/VisDrone2019-DET-val {root}/annotations/val.json")
+    missing = [f"annotations/{s}.json" for s in ("train", "val")
+               if not (root / "annotations" / f"{s}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"data_root {root} has no {' or '.join(missing)}; {how}")
+    no_images = [f"VisDrone2019-DET-{s}/images" for s in ("train", "val")
+                 if not (root / f"VisDrone2019-DET-{s}" / "images").is_dir()]
+    if no_images:
+        raise FileNotFoundError(f"data_root {root} has no {' or '.join(no_images)} (the configs read "
+                                f"the images from there); expected the layout of the README's Data section")
+
+
+if profile not in PROFILE_EPOCHS:
+    raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
+if dataset not in ("synthetic", "visdrone"):
+    raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+detectors = check_detectors(detectors)
+epochs = PROFILE_EPOCHS[profile] if epochs is None else epochs
+max_per_img = PROFILE_MAX_PER_IMG[profile] if max_per_img is None else max_per_img
+for _name, _v, _lo in (("epochs", epochs, 1), ("gpus", gpus, 1), ("max_per_img", max_per_img, 1),
+                       ("image_size", image_size, 32), ("seed", seed, 0)):
+    if not isinstance(_v, int) or isinstance(_v, bool) or _v < _lo:
+        raise ValueError(f"{_name} must be an integer >= {_lo}, got {_v!r}")
+if profile == "quick" and max_per_img > QUICK_CANDIDATES:
+    raise ValueError(f"max_per_img={max_per_img}: the quick profile's DINO has only {QUICK_CANDIDATES} "
+                     "(query, class) candidates per image; use <= 1000")
+if profile == "paper" and PAPER_BATCH % gpus:
+    raise ValueError(f"gpus={gpus} does not divide the paper's {PAPER_BATCH} images per step (use 1, 2, 4, 8 or 16)")
+if dataset == "visdrone":
+    if data_root is None:
+        raise ValueError("dataset 'visdrone' needs data_root: the folder with VisDrone2019-DET-{train,val}/ "
+                         "and annotations/{train,val}.json (python -m ugs.cli data visdrone SPLIT_DIR OUT_JSON)")
+    data_path = resolve(data_root)
+    check_visdrone_root(data_path)
+else:
+    data_path = resolve(data_root if data_root is not None else "data/synthetic")
+work_path = resolve(work_dir)
+output_path = resolve(output_dir)
+output_path.mkdir(parents=True, exist_ok=True)
+if profile == "paper" and dataset == "synthetic":
+    print("note: the paper profile on the synthetic set runs the paper's recipe on toy data")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"profile {profile}, dataset {dataset}, {epochs} epoch(s), seed {seed}, gpus {gpus}, "
+      f"max_per_img {max_per_img}" + (f", image_size {image_size}" if profile == "quick" else ""))
+for d in detectors:
+    cfg, row, base = DETECTORS[d]
+    print(f"  {d:9s} {cfg:52s} Table 1 row {row!r}" + (f", compared with {base!r}" if base else ""))
+
+# %% [markdown]
+# The printed Table 1 numbers for these rows, from `papers_tables/table1_visdrone.csv`
+# (typed once from the paper; nothing is typed in this notebook):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+table1 = load_table(1)
+print(table1.to_markdown(rows=[DETECTORS[d][1] for d in detectors], columns=list(METRICS)))
+
+# %% [markdown]
+# ## 1 · Data
+#
+# The synthetic set (the kit's stand-in for VisDrone on a CPU, `python -m ugs.cli data synth`)
+# is generated once when it is missing; VisDrone must be converted beforehand.
+
+# %%
+if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
+    _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
+    print("$", shlex.join(_cmd), flush=True)
+    _gen = subprocess.run(_cmd, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    print(_gen.stdout)
+    if _gen.returncode != 0:
+        raise RuntimeError(f"ugs data synth failed (exit {_gen.returncode}):\n{_gen.stderr[-3000:]}")
+else:
+    print(f"using the existing {dataset} data in {data_path}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+coco = {s: json.loads((data_path / "annotations" / f"{s}.json").read_text(encoding="utf-8"))
+        for s in ("train", "val")}
+for s, d in coco.items():
+    wh = np.array([a["bbox"][2:] for a in d["annotations"]], dtype=np.float64).reshape(-1, 2)
+    area = wh[:, 0] * wh[:, 1]
+    print(f"{s:5s}: {len(d['images'])} images, {len(area)} objects ({len(area) / max(len(d['images']), 1):.1f} "
+          f"per image), {np.mean(area < 32 ** 2):.1%} COCO-small, median sqrt(area) {np.median(np.sqrt(area)):.1f} px")
+
+# %% [markdown]
+# ## 2 · The box coding on numbers
+#
+# The grid of the DINO head (alpha = 4, beta = 1.0, n = 16, Eq. 9) is dense near 0, where the
+# offsets of the later decoder layers and of the lightly-noised denoising queries lie, and
+# reaches +-4 logit units (a factor e^4 = 55 in a small box's width). Below: the grid, and a
+# round trip for a few boxes: ground truth and reference -> logit offset target -> two-hot
+# (Eq. 8) -> expectation -> `sigmoid(expectation + inverse_sigmoid(reference))`, which gives
+# the ground truth back. The same coding is tested in `tests/test_openmmlab_dino.py`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+grid = IntervalGrid(4.0, 1.0, 16)
+print("grid points:", " ".join(f"{v:+.3f}" for v in grid.values.tolist()))
+print(f"spacing next to 0: {float(grid.values[9] - grid.values[8]):.3f} logit units "
+      f"(uniform grid: {8 / 16:.3f})")
+gt = torch.tensor([[0.30, 0.40, 0.010, 0.020], [0.70, 0.20, 0.050, 0.030], [0.52, 0.81, 0.200, 0.120]])
+ref = torch.tensor([[0.31, 0.38, 0.014, 0.015], [0.66, 0.25, 0.030, 0.060], [0.50, 0.80, 0.150, 0.150]])
+target = (torch.logit(gt, eps=1e-5) - torch.logit(ref, eps=1e-5)).clamp(-4, 4)
+decoded = grid.decode(torch.log(grid.encode(target).clamp_min(1e-30)))
+box = (decoded + torch.logit(ref, eps=1e-5)).sigmoid()
+for g_, r_, t_, b_ in zip(gt.tolist(), ref.tolist(), target.tolist(), box.tolist()):
+    print(f"gt {g_} ref {r_} -> target [{', '.join(f'{v:+.3f}' for v in t_)}] -> box [{', '.join(f'{v:.3f}' for v in b_)}]")
+print("max |box - gt| =", f"{float((box - gt).abs().max()):.1e}")
+
+# %% [markdown]
+# ## 3 · Training
+#
+# Each detector is one run of the kit's training tool in its own process:
+#
+# `python -m ugs.openmmlab.train CONFIG --profile P --data-root D --work-dir W/<detector> --epochs E --seed S --max-per-img M`
+#
+# It validates after every epoch with `VisDroneMetric` (COCO AP with the toolkit's
+# ignored-region rule, up to `max_per_img` detections per image) and writes `metrics.json`.
+# Only a condensed progress is shown; the full output is in `W/<detector>/train_stdout.log`.
+
+
+# %%
+def rel(path):
+    """``path`` relative to the repository root when it is inside it (commands run there)."""
+    path = pathlib.Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def train_command(detector):
+    """The command line (list) that trains ``detector``, run from the repository root."""
+    config = DETECTORS[detector][0]
+    python = rel(sys.executable) if pathlib.Path(sys.executable).is_relative_to(ROOT) else sys.executable
+    launch = [python, "-m"]
+    if gpus > 1:
+        launch += ["torch.distributed.run", "--nproc_per_node", str(gpus), "-m"]
+    args = [config, "--profile", profile, "--data-root", rel(data_path),
+            "--work-dir", rel(work_path / detector), "--epochs", str(epochs), "--seed", str(seed),
+            "--max-per-img", str(max_per_img)]
+    if profile == "quick":
+        args += ["--image-size", str(image_size)]
+    if gpus > 1:
+        args += ["--launcher", "pytorch", "--gpus", str(gpus)]
+    return launch + ["ugs.openmmlab.train"] + args
+
+
+_LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
+_PAIR = re.compile(r"([\w/.]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
+SHOWN = ("loss", "loss_cls", "loss_bbox", "loss_iou", "loss_ce", "loss_um", "loss_ur")
+
+
+def condense(line):
+    """One short progress line from an mmengine log line, or None to skip it."""
+    if line.startswith("final:"):
+        return "  " + re.sub(r"(\w+) -100\.0", r"\1 -", line)
+    m = _LINE.search(line)
+    if not m:
+        return None
+    mode, epoch, it, total, rest = m.groups()
+    pairs = dict(_PAIR.findall(rest))
+    if mode == "train":
+        losses = "  ".join(f"{k} {float(pairs[k]):.3f}" for k in SHOWN if k in pairs)
+        return f"  epoch {epoch} iter {int(it):>4d}/{total}  eta {pairs.get('eta', '?')}  {losses}"
+    if "visdrone/AP" in pairs:
+        aps = "  ".join(f"{k.split('/')[1]} {float(v):.1f}" if float(v) >= 0 else f"{k.split('/')[1]} -"
+                        for k, v in pairs.items() if k.startswith("visdrone/"))
+        return f"  epoch {epoch} val: {aps}"
+    return None
+
+
+def train(detector):
+    """Train ``detector`` from scratch; return (command string, wall seconds, work dir)."""
+    out = work_path / detector
+    if out.exists():  # retrain from scratch: nothing of an earlier run may be read back
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cmd = train_command(detector)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    print(f"[{detector}] $ {shlex.join(cmd)}", flush=True)
+    tail = collections.deque(maxlen=60)
+    t0 = time.perf_counter()
+    with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
+            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            log.write(line)
+            tail.append(line.rstrip("\n"))
+            short = condense(line.strip())
+            if short:
+                print(short, flush=True)
+        rc = proc.wait()
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError(f"training {detector} failed (exit {rc}) after {seconds:.0f} s; "
+                           f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
+    if not (out / "metrics.json").is_file():
+        raise RuntimeError(f"training {detector} wrote no {out / 'metrics.json'}; last lines:\n" + "\n".join(tail))
+    print(f"[{detector}] done in {seconds:.0f} s", flush=True)
+    return shlex.join(cmd), seconds, out
+
+
+# %%
+runs = {}
+for d in detectors:
+    command, seconds, out = train(d)
+    runs[d] = dict(command=command, seconds=seconds, work_dir=out)
+total_s = sum(r["seconds"] for r in runs.values())
+print(f"\ntrained {len(runs)} detector(s) in {total_s:.0f} s:",
+      ", ".join(f"{d} {r['seconds']:.0f} s" for d, r in runs.items()))
+
+# %% [markdown]
+# ## 4 · Results against Table 1
+#
+# Each run's `metrics.json` (the last epoch's evaluation) becomes records of the
+# `papers_tables` schema: the Table 1 row id, `status = measured`, the exact command as
+# `source`, and the settings `profile`, `dataset`, `epochs`, `seed`. Values are in percent;
+# `-1` (no ground truth of that size in the evaluated set) is written as `-1.0` with a note.
+
+# %%
+records, measured = [], {}
+for d, r in runs.items():
+    m = json.loads((r["work_dir"] / "metrics.json").read_text(encoding="utf-8"))
+    row = DETECTORS[d][1]
+    printed = table1.select(row)[0]
+    measured[d] = {}
+    for col in METRICS:
+        v = float(m[col])
+        value = round(100 * v, 2) if v >= 0 else -1.0
+        measured[d][col] = value if v >= 0 else None
+        records.append(dict(
+            row=row, method=printed["method"], variant=printed["variant"], column=col, value=value,
+            status="measured", source=r["command"], derivation="",
+            profile=profile, dataset=dataset, epochs=str(epochs), seed=str(seed),
+            note=("-1: no ground truth of this size in the evaluated set; " if v < 0 else "")
+            + f"last epoch of {epochs}; max_per_img {max_per_img}; wall time {r['seconds']:.0f} s"))
+table_path = write_table(records, output_path / "table1_dino_measured.csv")
+print(f"wrote {len(records)} records to {table_path}")
+
+
+# %%
+def cell(v, sign=False):
+    if v is None:
+        return "-"
+    v = round(v, 1) + 0.0
+    return f"{v:+.1f}" if sign else f"{v:.1f}"
+
+
+def gain(a, b):
+    return None if a is None or b is None else a - b
+
+
+lines = ["| row | " + " | ".join(f"{c} paper | {c} measured" for c in METRICS) + " |",
+         "|---|" + "---:|" * (2 * len(METRICS))]
+for d in detectors:
+    row = DETECTORS[d][1]
+    lines.append(f"| {table1.select(row)[0]['method']} | "
+                 + " | ".join(f"{cell(table1.value(row, c))} | {cell(measured[d][c])}" for c in METRICS) + " |")
+pairs = [(d, DETECTORS[d][2]) for d in detectors if DETECTORS[d][2] in detectors]
+gains = {}
+for ugs_d, base_d in pairs:
+    ugs_row, base_row = DETECTORS[ugs_d][1], DETECTORS[base_d][1]
+    gains[ugs_d] = {c: gain(measured[ugs_d][c], measured[base_d][c]) for c in METRICS}
+    paper_gain = {c: gain(table1.value(ugs_row, c), table1.value(base_row, c)) for c in METRICS}
+    lines.append("| gain (w/ UGS - baseline) | "
+                 + " | ".join(f"{cell(paper_gain[c], True)} | {cell(gains[ugs_d][c], True)}" for c in METRICS) + " |")
+comparison_md = f"**{profile} profile, {dataset}, {epochs} epoch(s), seed {seed}**\n\n" + "\n".join(lines)
+display(Markdown(comparison_md))
+_ = (output_path / "comparison.md").write_text(comparison_md + "\n", encoding="utf-8")
+
+# %% [markdown]
+# ## 5 · Loss curves
+#
+# From each run's mmengine log: the total loss, the classification loss of the last decoder
+# layer, and its localization terms: DINO's `loss_bbox` (L1) and `loss_iou` (GIoU); with UGS
+# `loss_ce` (Eq. 10), `loss_um` (lambda Eq. 12), `loss_iou` (kept) and `loss_ur` (the
+# refinement term, summed over all layers and query kinds). The denoising terms are shown
+# dashed (`dn_loss_*`).
+
+# %%
+TERMS = ("loss_cls", "loss_bbox", "loss_iou", "loss_ce", "loss_um", "loss_ur")
+COLOURS = dict(zip(TERMS, ("C0", "C1", "C2", "C3", "C4", "C5")))
+scalars = {}
+for d, r in runs.items():
+    logs = sorted(r["work_dir"].glob("*/vis_data/scalars.json"))
+    if not logs:
+        raise FileNotFoundError(f"no vis_data/scalars.json under {r['work_dir']}")
+    scalars[d] = read_scalars(str(logs[-1].parent.parent))
+fig, axes = plt.subplots(1, len(runs), figsize=(5.6 * len(runs), 3.8), squeeze=False)
+for ax, (d, entries) in zip(axes[0], scalars.items()):
+    train_log = [e for e in entries if "loss" in e and "iter" in e]
+    it = [e["iter"] for e in train_log]
+    ax.plot(it, [e["loss"] for e in train_log], "k-", lw=2, label="loss (total)")
+    for k in TERMS:
+        for prefix, ls in (("", "-"), ("dn_", "--")):
+            key = prefix + k
+            if any(key in e for e in train_log):
+                ax.plot(it, [e.get(key, np.nan) for e in train_log], ls, lw=1.2, color=COLOURS[k], label=key)
+    ax.set_title(f"{d} ({DETECTORS[d][1]})")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+fig.tight_layout()
+fig.savefig(output_path / "loss_curves.png", dpi=110)
+print("saved", output_path / "loss_curves.png")
+plt.show()
+
+# %% [markdown]
+# ## 6 · What the quick profile does and does not show
+#
+# The quick profile is a **real measurement of a tiny setting**: a DINO-5scale with a
+# ResNet-18 trained from scratch, one encoder and two decoder layers, on 200 synthetic
+# images at up to 128 px for one epoch (50 steps of 4 images), evaluated on 50 images. It
+# shows that the pipeline works end to end for a DETR-style detector: the UGS reg branches
+# inside DINO's iterative refinement, two-stage proposals and denoising queries -> the
+# Hungarian matcher on the decoded boxes -> Eq. 10 + 12 and the refinement step on the 5
+# encoder levels -> training with mmengine -> evaluation with the VisDrone rules -> a table
+# in the paper's schema.
+#
+# It does **not** reproduce Table 1: a DETR trained from scratch for 50 steps has not
+# learned to detect (its AP is expected to be near 0 for both rows), so the measured gain
+# says nothing about the paper's +2.6 AP. The claim is checked by the paper profile (24
+# epochs of an ImageNet-pretrained R-50 on VisDrone, on GPUs):
+#
+# `papermill notebooks/04_visdrone_dino.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4 -p epochs 24`
+
+# %%
+for ugs_d, base_d in pairs:
+    g = gains[ugs_d]
+    print(f"{base_d} -> {ugs_d}: AP {cell(measured[base_d]['AP'])} -> {cell(measured[ugs_d]['AP'])} "
+          f"({cell(g['AP'], True)}), AP_s {cell(measured[base_d]['AP_s'])} -> {cell(measured[ugs_d]['AP_s'])} "
+          f"({cell(g['AP_s'], True)})")
+print(f"setting: {profile} profile, {dataset} ({len(coco['train']['images'])} train / "
+      f"{len(coco['val']['images'])} val images), {epochs} epoch(s), seed {seed}; one run per row.")
+print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_s:.0f} s of it); "
+      f"outputs in {output_path}")
+
+# %% [markdown]
+# ## Recap
+#
+# * **Rows**: Table 1's DINO-5scale and DINO-5scale w/ UGS (R-50), one run each of
+#   `python -m ugs.openmmlab.train` with `configs/dino/`.
+# * **UGS in DINO**: 17 logits per box coordinate over the IN grid, expectation out (matcher,
+#   refinement, inference unchanged); target `inverse_sigmoid(gt) - inverse_sigmoid(reference)`
+#   clamped to +-4; Eq. 10 + 12 replace L1 on matched, encoder and denoising queries, GIoU
+#   kept; refinement on the 5 encoder input levels.
+# * **Every number is from this run**, written to `table1_dino_measured.csv` in the
+#   `papers_tables` schema and set beside the printed Table 1.
+# * **Reading**: the quick profile checks the plumbing, not the claim; the paper profile
+#   (24 epochs, AdamW 2e-4, DETR augmentation, 1,500 detections per image) does.
