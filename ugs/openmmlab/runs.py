@@ -18,7 +18,34 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
-__all__ = ["relative", "train_command", "condense", "loss_terms", "train"]
+__all__ = ["resolve", "relative", "ensure_synthetic", "train_command", "condense", "loss_terms", "train"]
+
+
+def resolve(path, root) -> pathlib.Path:
+    """A path as given (``~`` expanded), relative ones taken from the repository ``root``."""
+    p = pathlib.Path(path).expanduser()
+    return p if p.is_absolute() else pathlib.Path(root) / p
+
+
+def _env(root) -> dict:
+    """This process's environment with ``root`` first on ``PYTHONPATH`` and unbuffered output."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+
+def ensure_synthetic(data_path, root) -> bool:
+    """Generate the kit's synthetic set at ``data_path`` (``python -m ugs.cli data synth``, run
+    in ``root``) when its ``annotations/val.json`` is missing; True when it was generated.
+    Raises with the generator's error output when it fails."""
+    data_path = pathlib.Path(data_path)
+    if (data_path / "annotations" / "val.json").is_file():
+        return False
+    cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
+    print("$", shlex.join(cmd), flush=True)
+    gen = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=_env(root))
+    if gen.returncode != 0:
+        raise RuntimeError(f"ugs data synth failed (exit {gen.returncode}):\n{gen.stderr[-3000:]}")
+    return True
 
 
 def relative(path, root) -> str:
@@ -106,8 +133,7 @@ def train(name: str, cmd: List[str], work_dir, root,
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = _env(root)
     print(f"[{name}] $ {shlex.join(cmd)}", flush=True)
     tail = collections.deque(maxlen=60)
     t0 = time.perf_counter()
