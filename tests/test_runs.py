@@ -40,3 +40,15 @@ def test_train_expects_its_result_file(tmp_path):
     assert run["log"].read_text() == "hi\n"
     with pytest.raises(RuntimeError, match="wrote no .*metrics.json"):
         runs.train("none", [sys.executable, "-c", "print(1)"], tmp_path / "out", tmp_path, show=lambda line: None)
+
+
+def test_dataset_path_and_count_images(tmp_path):
+    assert runs.dataset_path("synthetic", None, ROOT) == pathlib.Path("/repo/data/synthetic")
+    assert runs.dataset_path("visdrone", "vd", ROOT) == pathlib.Path("/repo/vd")
+    with pytest.raises(ValueError, match="needs data_root"):
+        runs.dataset_path("visdrone", None, ROOT)
+    with pytest.raises(ValueError, match="'coco'"):
+        runs.dataset_path("coco", None, ROOT)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "train.json").write_text('{"images": [{"id": 1}, {"id": 2}, {"id": 5}]}')
+    assert runs.count_images(tmp_path, "train") == 3

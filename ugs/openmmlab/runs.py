@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
-__all__ = ["resolve", "relative", "ensure_synthetic", "train_command", "portable", "condense", "loss_terms",
+__all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "count_images", "train_command", "portable", "condense", "loss_terms",
            "train"]
 
 
@@ -32,6 +32,22 @@ def _env(root) -> dict:
     """This process's environment with ``root`` first on ``PYTHONPATH`` and unbuffered output."""
     return {**os.environ, "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+
+def dataset_path(dataset: str, data_root, root) -> pathlib.Path:
+    """The data folder of ``dataset`` (``"synthetic"``: ``data_root`` or ``<root>/data/synthetic``;
+    ``"visdrone"``: ``data_root``, required), or a ValueError naming the bad parameter."""
+    if dataset not in ("synthetic", "visdrone"):
+        raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+    if dataset == "visdrone" and data_root is None:
+        raise ValueError("dataset 'visdrone' needs data_root (see notebook 03 and the README's Data section)")
+    return resolve(data_root if data_root is not None else "data/synthetic", root)
+
+
+def count_images(data_path, split: str) -> int:
+    """How many images ``<data_path>/annotations/<split>.json`` lists."""
+    return len(json.loads((pathlib.Path(data_path) / "annotations" / f"{split}.json")
+                          .read_text(encoding="utf-8"))["images"])
 
 
 def ensure_synthetic(data_path, root) -> bool:
