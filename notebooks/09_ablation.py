@@ -57,13 +57,8 @@ except ImportError:
     import ugs  # noqa: F401
 
 # %%
-import collections
 import json
-import os
-import re
 import shlex
-import shutil
-import subprocess
 import time
 
 import matplotlib.pyplot as plt
@@ -71,6 +66,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from ugs.ablation import TABLE6_CONFIGS, TABLE6_STAGES
+from ugs.openmmlab import runs as runs_tool
 from ugs.papers import load_table, write_table
 
 ROOT = pathlib.Path(ugs.__file__).resolve().parent.parent  # the repository root
@@ -112,8 +108,7 @@ table6 = load_table(6)
 
 def resolve(path):
     """A path as given, relative ones taken from the repository root."""
-    p = pathlib.Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
+    return runs_tool.resolve(path, ROOT)
 
 
 def check_rows(names):
@@ -221,13 +216,8 @@ except ValueError as e:
 # mostly COCO-small objects in the VisDrone format) is generated when missing.
 
 # %%
-if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
-    _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
-    print("$", shlex.join(_cmd), flush=True)
-    _gen = subprocess.run(_cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    if _gen.returncode != 0:
-        raise RuntimeError(f"ugs data synth failed (exit {_gen.returncode}):\n{_gen.stderr[-3000:]}")
+if dataset == "synthetic":
+    runs_tool.ensure_synthetic(data_path, ROOT)
 coco = {s: json.loads((data_path / "annotations" / f"{s}.json").read_text(encoding="utf-8"))
         for s in ("train", "val")}
 n_train = len(coco["train"]["images"]) if (profile != "quick" or train_images is None) \
@@ -240,80 +230,30 @@ print(f"{dataset}: training on {n_train} of {len(coco['train']['images'])} train
 # ## 3 · Training
 #
 # Each row is one run of the training tool in its own process, as one would type it; only a
-# condensed progress is printed (the full output is in `<work_dir>/<row>/train_stdout.log`).
+# condensed progress is printed (the full output is in `<work_dir>/<row>/train_stdout.log`;
+# the run helpers are `ugs/openmmlab/runs.py`, shared with notebooks 03 and 10).
 # The quick profile adds `--cfg-options train_dataloader.dataset.indices=N` (the first N
 # training images) and validates after the last epoch only.
 
 
 # %%
-def rel(path):
-    path = pathlib.Path(path)
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def train_command(row):
-    python = rel(sys.executable) if pathlib.Path(sys.executable).is_relative_to(ROOT) else sys.executable
-    cmd = [python, "-m"]
-    if gpus > 1:
-        cmd += ["torch.distributed.run", "--nproc_per_node", str(gpus), "-m"]
-    cmd += ["ugs.openmmlab.train", TABLE6_CONFIGS[row], "--profile", profile, "--data-root", rel(data_path),
-            "--work-dir", rel(work_path / row), "--epochs", str(epochs), "--seed", str(seed),
-            "--max-per-img", str(max_per_img)]
+    """The command line of one row: ``runs_tool.train_command`` (shared with notebooks 03 and
+    10) with this notebook's quick-profile options."""
+    options = []
     if profile == "quick":
-        cmd += ["--image-size", str(image_size), "--cfg-options", f"train_cfg.val_interval={epochs}"]
+        options = [f"train_cfg.val_interval={epochs}"]
         if train_images is not None:
-            cmd += [f"train_dataloader.dataset.indices={train_images}"]
-    if gpus > 1:
-        cmd += ["--launcher", "pytorch", "--gpus", str(gpus)]
-    return cmd
-
-
-_LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
-_PAIR = re.compile(r"([\w/]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
-
-
-def condense(line):
-    """A short progress line from an mmengine log line (train losses, val AP), or None."""
-    m = _LINE.search(line)
-    if not m:
-        return None
-    mode, epoch, it, total, rest = m.groups()
-    pairs = dict(_PAIR.findall(rest))
-    if mode == "train":
-        return (f"  epoch {epoch} iter {int(it):>4d}/{total} eta {pairs.get('eta', '?')} "
-                + " ".join(f"{k} {float(v):.3f}" for k, v in pairs.items() if "loss" in k))
-    if "visdrone/AP" in pairs:
-        return f"  epoch {epoch} val: AP {float(pairs['visdrone/AP']):.1f}, AP_s {float(pairs['visdrone/AP_s']):.1f}"
-    return None
+            options.append(f"train_dataloader.dataset.indices={train_images}")
+    return runs_tool.train_command(TABLE6_CONFIGS[row], root=ROOT, profile=profile, data_root=data_path,
+                                   work_dir=work_path / row, epochs=epochs, seed=seed,
+                                   max_per_img=max_per_img, image_size=image_size, gpus=gpus,
+                                   options=options)
 
 
 def train(row):
-    out = work_path / row
-    if out.exists():  # from scratch: nothing of an earlier run is read back
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    cmd = train_command(row)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    print(f"[{row}] $ {shlex.join(cmd)}", flush=True)
-    tail = collections.deque(maxlen=60)
-    t0 = time.perf_counter()
-    with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
-            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, bufsize=1) as proc:
-        for line in proc.stdout:
-            log.write(line)
-            tail.append(line.rstrip("\n"))
-            short = condense(line.strip())
-            if short:
-                print(short, flush=True)
-        rc = proc.wait()
-    seconds = time.perf_counter() - t0
-    if rc != 0 or not (out / "metrics.json").is_file():
-        raise RuntimeError(f"training {row} failed (exit {rc}) after {seconds:.0f} s; full log "
-                           f"{out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
-    print(f"[{row}] done in {seconds:.0f} s", flush=True)
-    return dict(command=shlex.join(cmd), seconds=seconds, work_dir=out)
+    """One row trained from scratch (``runs_tool.train``: its work dir is deleted first)."""
+    return runs_tool.train(row, train_command(row), work_path / row, ROOT)
 
 
 runs = {r: train(r) for r in rows}
@@ -333,7 +273,7 @@ print(f"\ntrained {len(runs)} row(s) in {total_s:.0f} s: "
 # %%
 records, measured = [], {}
 for r, run in runs.items():
-    m = json.loads((run["work_dir"] / "metrics.json").read_text(encoding="utf-8"))
+    m = run["metrics"]
     measured[r] = {}
     for col in METRICS:
         paper = table6.record(r, col)

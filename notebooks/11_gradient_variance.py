@@ -67,10 +67,6 @@ except ImportError:
 # %%
 import json
 import math
-import os
-import shlex
-import shutil
-import subprocess
 import time
 
 import matplotlib.pyplot as plt
@@ -78,6 +74,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from ugs.diagnostics import t_interval, variance_ratio, width_bucket_names
+from ugs.openmmlab import runs as runs_tool
 from ugs.papers import load_table, write_table
 
 ROOT = pathlib.Path(ugs.__file__).resolve().parent.parent  # the repository root
@@ -112,25 +109,16 @@ DEFAULTS = {"quick": dict(iters=25, seeds=[0, 1], batch=4), "paper": dict(iters=
 BUCKETS = width_bucket_names()  # anchor-width buckets (px), Fig. 6 (b)
 
 
-def resolve(path):
-    p = pathlib.Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
-
-
 if profile not in DEFAULTS:
     raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
-if dataset not in ("synthetic", "visdrone"):
-    raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+data_path = runs_tool.dataset_path(dataset, data_root, ROOT)
 iters = DEFAULTS[profile]["iters"] if iters is None else iters
 seeds = DEFAULTS[profile]["seeds"] if seeds is None else list(seeds)
 if not isinstance(iters, int) or iters < 2:
     raise ValueError(f"iters must be an integer >= 2 (a variance needs two), got {iters!r}")
 if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
     raise ValueError(f"seeds must be distinct integers >= 0, got {seeds!r}")
-if dataset == "visdrone" and data_root is None:
-    raise ValueError("dataset 'visdrone' needs data_root (see notebook 03 and the README's Data section)")
-data_path = resolve(data_root if data_root is not None else "data/synthetic")
-work_path, output_path = resolve(work_dir), resolve(output_dir)
+work_path, output_path = runs_tool.resolve(work_dir, ROOT), runs_tool.resolve(output_dir, ROOT)
 output_path.mkdir(parents=True, exist_ok=True)
 
 # %%
@@ -147,14 +135,9 @@ for r in fig6.records:
 # As in notebook 03: the synthetic set is generated once when it is missing.
 
 # %%
-if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
-    _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
-    print("$", shlex.join(_cmd), flush=True)
-    _gen = subprocess.run(_cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    if _gen.returncode != 0:
-        raise RuntimeError(f"ugs data synth failed (exit {_gen.returncode}):\n{_gen.stderr[-3000:]}")
-n_train = len(json.loads((data_path / "annotations" / "train.json").read_text())["images"])
+if dataset == "synthetic":
+    runs_tool.ensure_synthetic(data_path, ROOT)
+n_train = runs_tool.count_images(data_path, "train")
 need = iters * DEFAULTS[profile]["batch"]
 if need > n_train:
     raise ValueError(f"{iters} iterations of {DEFAULTS[profile]['batch']} images need {need} training images; "
@@ -166,19 +149,18 @@ print(f"{n_train} training images in {data_path}; the first {need} (in the loade
 #
 # Each run is the kit's training tool on one epoch of exactly `iters` iterations (the
 # training set cut to `iters x batch` images through `train_dataloader.dataset.indices`), no
-# validation, the hook recording every iteration.
+# validation, the hook recording every iteration (the run helpers are `ugs/openmmlab/runs.py`,
+# shared with notebooks 03, 09, 10 and 12; the full output is in `<run>/train_stdout.log`).
 
 # %%
 def command(loss, seed):
     cfg, opts = CONFIGS[loss]
     hook = json.dumps([{"type": "GradientDiagnosticsHook", "iters": list(range(1, iters + 1))}])
     out = work_path / f"{loss}_seed{seed}"
-    cmd = [sys.executable, "-m", "ugs.openmmlab.train", cfg, "--profile", profile, "--data-root", str(data_path),
-           "--work-dir", str(out), "--epochs", "1", "--seed", str(seed)]
-    if profile == "quick":
-        cmd += ["--image-size", str(image_size)]
-    cmd += ["--cfg-options", f"custom_hooks={hook}", f"train_dataloader.dataset.indices={need}",
-            "train_cfg.val_begin=2", *opts]
+    cmd = runs_tool.train_command(cfg, root=ROOT, profile=profile, data_root=data_path, work_dir=out, epochs=1,
+                                  seed=seed, max_per_img=None, image_size=image_size,
+                                  options=[f"custom_hooks={hook}", f"train_dataloader.dataset.indices={need}",
+                                           "train_cfg.val_begin=2", *opts])
     return cmd, out
 
 
@@ -186,16 +168,10 @@ results = {}
 for seed in seeds:
     for loss in CONFIGS:
         cmd, out = command(loss, seed)
-        shutil.rmtree(out, ignore_errors=True)
-        print("$", shlex.join(cmd), flush=True)
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-        if proc.returncode != 0:
-            raise RuntimeError(f"{loss} seed {seed} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
-        results[(loss, seed)] = json.loads((out / "gradient_diagnostics.json").read_text())
+        run = runs_tool.train(f"{loss} seed {seed}", cmd, out, ROOT, expect="gradient_diagnostics.json")
+        results[(loss, seed)] = run["result"]
         print(f"  {loss} seed {seed}: {len(results[(loss, seed)]['iterations'])} iterations recorded "
-              f"in {time.perf_counter() - t0:.0f} s", flush=True)
+              f"in {run['seconds']:.0f} s", flush=True)
 
 # %% [markdown]
 # ## 3 · Variance ratio per anchor-width bucket
@@ -280,12 +256,7 @@ plt.show()
 # `source`), written to `<output_dir>/figure6_measured.csv`.
 
 # %%
-def portable(cmd):
-    """A command as a user would type it from the repository root (python, relative paths)."""
-    return shlex.join(["python" if c == sys.executable else c.replace(str(ROOT) + os.sep, "") for c in cmd])
-
-
-src = " ; ".join(portable(command(loss, seeds[0])[0]) for loss in CONFIGS)
+src = " ; ".join(runs_tool.portable(command(loss, seeds[0])[0], ROOT) for loss in CONFIGS)
 records, unmeasured = [], []
 for r in rows:
     m, lo, hi = r["ci"]

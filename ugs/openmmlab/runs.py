@@ -18,7 +18,51 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
-__all__ = ["relative", "train_command", "condense", "loss_terms", "train"]
+__all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "count_images", "train_command", "portable", "condense", "loss_terms",
+           "train"]
+
+
+def resolve(path, root) -> pathlib.Path:
+    """A path as given (``~`` expanded), relative ones taken from the repository ``root``."""
+    p = pathlib.Path(path).expanduser()
+    return p if p.is_absolute() else pathlib.Path(root) / p
+
+
+def _env(root) -> dict:
+    """This process's environment with ``root`` first on ``PYTHONPATH`` and unbuffered output."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+
+def dataset_path(dataset: str, data_root, root) -> pathlib.Path:
+    """The data folder of ``dataset`` (``"synthetic"``: ``data_root`` or ``<root>/data/synthetic``;
+    ``"visdrone"``: ``data_root``, required), or a ValueError naming the bad parameter."""
+    if dataset not in ("synthetic", "visdrone"):
+        raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+    if dataset == "visdrone" and data_root is None:
+        raise ValueError("dataset 'visdrone' needs data_root (see notebook 03 and the README's Data section)")
+    return resolve(data_root if data_root is not None else "data/synthetic", root)
+
+
+def count_images(data_path, split: str) -> int:
+    """How many images ``<data_path>/annotations/<split>.json`` lists."""
+    return len(json.loads((pathlib.Path(data_path) / "annotations" / f"{split}.json")
+                          .read_text(encoding="utf-8"))["images"])
+
+
+def ensure_synthetic(data_path, root) -> bool:
+    """Generate the kit's synthetic set at ``data_path`` (``python -m ugs.cli data synth``, run
+    in ``root``) when its ``annotations/val.json`` is missing; True when it was generated.
+    Raises with the generator's error output when it fails."""
+    data_path = pathlib.Path(data_path)
+    if (data_path / "annotations" / "val.json").is_file():
+        return False
+    cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
+    print("$", shlex.join(cmd), flush=True)
+    gen = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=_env(root))
+    if gen.returncode != 0:
+        raise RuntimeError(f"ugs data synth failed (exit {gen.returncode}):\n{gen.stderr[-3000:]}")
+    return True
 
 
 def relative(path, root) -> str:
@@ -28,13 +72,14 @@ def relative(path, root) -> str:
 
 
 def train_command(config: str, *, root, profile: str, data_root, work_dir, epochs: int,
-                  seed: int, max_per_img: int, image_size: Optional[int] = None, gpus: int = 1,
+                  seed: int, max_per_img: Optional[int], image_size: Optional[int] = None, gpus: int = 1,
                   options: Sequence[str] = (), python: Optional[str] = None) -> List[str]:
     """The command line (list) of one run, to be started in the repository ``root``.
 
     ``image_size`` is passed in the quick profile only; ``gpus > 1`` launches
     ``torch.distributed.run``; ``options`` are ``KEY=VALUE`` config overrides
-    (``--cfg-options``). ``python`` defaults to this interpreter."""
+    (``--cfg-options``). ``max_per_img=None`` leaves ``--max-per-img`` out (the config's own
+    value: runs that do not evaluate). ``python`` defaults to this interpreter."""
     if python is None:
         python = (relative(sys.executable, root)
                   if pathlib.Path(sys.executable).is_relative_to(root) else sys.executable)
@@ -42,8 +87,9 @@ def train_command(config: str, *, root, profile: str, data_root, work_dir, epoch
     if gpus > 1:
         launch += ["torch.distributed.run", "--nproc_per_node", str(gpus), "-m"]
     args = [config, "--profile", profile, "--data-root", relative(data_root, root),
-            "--work-dir", relative(work_dir, root), "--epochs", str(epochs), "--seed", str(seed),
-            "--max-per-img", str(max_per_img)]
+            "--work-dir", relative(work_dir, root), "--epochs", str(epochs), "--seed", str(seed)]
+    if max_per_img is not None:
+        args += ["--max-per-img", str(max_per_img)]
     if profile == "quick" and image_size is not None:
         args += ["--image-size", str(image_size)]
     if gpus > 1:
@@ -51,6 +97,16 @@ def train_command(config: str, *, root, profile: str, data_root, work_dir, epoch
     if options:
         args += ["--cfg-options", *options]
     return launch + ["ugs.openmmlab.train"] + args
+
+
+def portable(cmd: Sequence[str], root) -> str:
+    """A command of :func:`train_command` as a user types it in ``root``: the interpreter as
+    ``python``, paths inside ``root`` relative to it."""
+    root = pathlib.Path(root)
+    first = pathlib.Path(cmd[0])
+    first = first if first.is_absolute() else root / first
+    head = ["python"] if first == pathlib.Path(sys.executable) else [cmd[0]]
+    return shlex.join(head + [c.replace(str(root) + os.sep, "") for c in cmd[1:]])
 
 
 _LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
@@ -96,18 +152,19 @@ def condense(line: str) -> Optional[str]:
 
 
 def train(name: str, cmd: List[str], work_dir, root,
-          show: Callable[[str], Optional[str]] = condense) -> dict:
+          show: Callable[[str], Optional[str]] = condense, expect: str = "metrics.json") -> dict:
     """Run ``cmd`` (from :func:`train_command`) from scratch in ``root``: ``work_dir`` is
     deleted first, so nothing of an earlier run is read back. The full output goes to
     ``work_dir/train_stdout.log``; ``show`` picks what is printed. Returns ``command`` (the
-    string), ``seconds`` (wall time), ``work_dir`` and ``metrics`` (its ``metrics.json``);
-    raises with the log's last lines when the run fails."""
+    string), ``seconds`` (wall time), ``work_dir``, ``log`` (the full output's path) and
+    ``result``: the JSON file ``expect`` the run must write in ``work_dir`` (``metrics.json``
+    by default, then also returned as ``metrics``; ``gradient_diagnostics.json`` for runs
+    with the gradient hook); raises with the log's last lines when the run fails."""
     out = pathlib.Path(work_dir)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = _env(root)
     print(f"[{name}] $ {shlex.join(cmd)}", flush=True)
     tail = collections.deque(maxlen=60)
     t0 = time.perf_counter()
@@ -125,8 +182,12 @@ def train(name: str, cmd: List[str], work_dir, root,
     if rc != 0:
         raise RuntimeError(f"training {name} failed (exit {rc}) after {seconds:.0f} s; "
                            f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
-    if not (out / "metrics.json").is_file():
-        raise RuntimeError(f"training {name} wrote no {out / 'metrics.json'}; last lines:\n" + "\n".join(tail))
+    if not (out / expect).is_file():
+        raise RuntimeError(f"training {name} wrote no {out / expect}; last lines:\n" + "\n".join(tail))
     print(f"[{name}] done in {seconds:.0f} s", flush=True)
-    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    return dict(command=shlex.join(cmd), seconds=seconds, work_dir=out, metrics=metrics)
+    result = json.loads((out / expect).read_text(encoding="utf-8"))
+    run = dict(command=shlex.join(cmd), seconds=seconds, work_dir=out, log=out / "train_stdout.log",
+               result=result)
+    if expect == "metrics.json":
+        run["metrics"] = result
+    return run

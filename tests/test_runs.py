@@ -1,0 +1,54 @@
+"""The notebook run helpers of ``ugs/openmmlab/runs.py``: commands written out by hand."""
+import pathlib
+import sys
+
+import pytest
+
+from ugs.openmmlab import runs
+
+
+ROOT = pathlib.Path("/repo")
+
+
+def test_resolve_and_relative():
+    assert runs.resolve("data/synthetic", ROOT) == pathlib.Path("/repo/data/synthetic")
+    assert runs.resolve("/abs/x", ROOT) == pathlib.Path("/abs/x")
+    assert runs.relative("/repo/work_dirs/a", ROOT) == "work_dirs/a"
+    assert runs.relative("/elsewhere/a", ROOT) == "/elsewhere/a"
+
+
+def test_train_command_without_max_per_img_and_portable():
+    cmd = runs.train_command("configs/c.py", root=ROOT, profile="quick", data_root="/repo/data/synthetic",
+                             work_dir="/repo/work_dirs/x", epochs=1, seed=3, max_per_img=None, image_size=256,
+                             options=["a=1", "b=2"], python=sys.executable)
+    assert cmd == [sys.executable, "-m", "ugs.openmmlab.train", "configs/c.py", "--profile", "quick",
+                   "--data-root", "data/synthetic", "--work-dir", "work_dirs/x", "--epochs", "1", "--seed", "3",
+                   "--image-size", "256", "--cfg-options", "a=1", "b=2"]
+    assert runs.portable(cmd, ROOT) == ("python -m ugs.openmmlab.train configs/c.py --profile quick "
+                                        "--data-root data/synthetic --work-dir work_dirs/x --epochs 1 --seed 3 "
+                                        "--image-size 256 --cfg-options a=1 b=2")
+    with_max = runs.train_command("configs/c.py", root=ROOT, profile="paper", data_root="/d", work_dir="w",
+                                  epochs=12, seed=0, max_per_img=500, image_size=256, python="py")
+    assert with_max == ["py", "-m", "ugs.openmmlab.train", "configs/c.py", "--profile", "paper", "--data-root",
+                        "/d", "--work-dir", "w", "--epochs", "12", "--seed", "0", "--max-per-img", "500"]
+
+
+def test_train_expects_its_result_file(tmp_path):
+    ok = [sys.executable, "-c", "import json; json.dump({'n': 7}, open('out/result.json', 'w')); print('hi')"]
+    run = runs.train("ok", ok, tmp_path / "out", tmp_path, show=lambda line: None, expect="result.json")
+    assert run["result"] == {"n": 7} and "metrics" not in run
+    assert run["log"].read_text() == "hi\n"
+    with pytest.raises(RuntimeError, match="wrote no .*metrics.json"):
+        runs.train("none", [sys.executable, "-c", "print(1)"], tmp_path / "out", tmp_path, show=lambda line: None)
+
+
+def test_dataset_path_and_count_images(tmp_path):
+    assert runs.dataset_path("synthetic", None, ROOT) == pathlib.Path("/repo/data/synthetic")
+    assert runs.dataset_path("visdrone", "vd", ROOT) == pathlib.Path("/repo/vd")
+    with pytest.raises(ValueError, match="needs data_root"):
+        runs.dataset_path("visdrone", None, ROOT)
+    with pytest.raises(ValueError, match="'coco'"):
+        runs.dataset_path("coco", None, ROOT)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "train.json").write_text('{"images": [{"id": 1}, {"id": 2}, {"id": 5}]}')
+    assert runs.count_images(tmp_path, "train") == 3
