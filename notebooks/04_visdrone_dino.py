@@ -41,7 +41,7 @@
 # **Two profiles, one notebook.** Both run the same heads, losses and matcher; only the
 # size of the run differs.
 #
-# | | `quick` (the default) | `paper` (Sec. 4.1.2) |
+# | | `quick` (the default on a machine without a GPU) | `paper` (Sec. 4.1.2; the default on a GPU machine with VisDrone in `data/visdrone`) |
 # |---|---|---|
 # | data | the kit's synthetic small-object set (200 train / 50 val images, 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) |
 # | backbone | ResNet-18 from scratch | ResNet-50, ImageNet-pretrained |
@@ -51,9 +51,12 @@
 # | detections kept | 300 | 1,500 (as DQ-DETR) |
 # | hardware | the CPU, a few minutes | GPUs, days |
 #
-# The paper profile is one command (VisDrone converted as in the README's "Data" section):
+# The paper profile is one command. With VisDrone converted into `data/visdrone` (the
+# README's "Data" section) on a GPU machine, the defaults choose it by themselves:
 #
 # ```bash
+# papermill notebooks/04_visdrone_dino.ipynb out.ipynb -p epochs 24
+# # the same, every choice spelled out (data elsewhere, 4 GPUs):
 # papermill notebooks/04_visdrone_dino.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4 -p epochs 24
 # ```
 #
@@ -106,22 +109,26 @@ _t_start = time.perf_counter()
 # Every knob is in the next cell (papermill's `parameters` cell). Relative paths are resolved
 # against the repository root.
 #
-# * `profile`: `"quick"` or `"paper"` (the table above).
-# * `dataset`: `"synthetic"` or `"visdrone"`; `data_root` is the folder with
-#   `annotations/{train,val}.json` and the images (`None` with `synthetic`: `data/synthetic`,
-#   generated if absent).
+# * `profile`: `"quick"`, `"paper"` (the table above) or `"auto"`: `"paper"` when a CUDA
+#   device is visible and a converted VisDrone is at `data_root` (or `data/visdrone` when
+#   `data_root` is `None`), `"quick"` otherwise. The choice and its reason are printed.
+# * `dataset`: `"synthetic"`, `"visdrone"` or `"auto"` (VisDrone for the paper profile, the
+#   synthetic set for the quick one); `data_root` is the folder with
+#   `annotations/{train,val}.json` and the images (`None`: `data/synthetic`, generated if
+#   absent, or `data/visdrone`).
+# * `gpus`: `None` means every visible CUDA device in the paper profile, 1 otherwise.
 # * `epochs`: `None` means the profile's default (quick 1, paper 24).
 # * `max_per_img`: detections kept per image and evaluated; `None` means quick 300, paper
 #   1,500 (the quick model has 100 queries x 10 classes = 1,000 candidates).
 # * Re-running the notebook **retrains from scratch** (each detector's work dir is deleted).
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (Sec. 4.1.2, GPUs)
-dataset = "synthetic"  # "synthetic" (the kit's generated set) or "visdrone" (VisDrone-DET 2019)
-data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
+profile = "auto"  # "quick" (CPU, synthetic, minutes), "paper" (Sec. 4.1.2, GPUs) or "auto" (see above)
+dataset = "auto"  # "synthetic", "visdrone" (VisDrone-DET 2019) or "auto" (paper -> visdrone, quick -> synthetic)
+data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> <repo>/data/visdrone
 epochs = None  # None: quick 1, paper 24 (the paper's DINO schedule)
 detectors = ["dino", "dino_ugs"]  # which Table 1 rows to train, in this order
-gpus = 1  # GPUs per run; > 1 launches torch.distributed.run
+gpus = None  # GPUs per run (None: paper -> every visible CUDA device, quick -> 1); > 1 launches torch.distributed.run
 work_dir = "work_dirs/04_visdrone_dino"  # checkpoints and logs go to <work_dir>/<detector>
 seed = 0  # training seed (mmengine randomness)
 max_per_img = None  # None: quick 300, paper 1500 (following DQ-DETR, Sec. 4.1.2)
@@ -174,10 +181,30 @@ def check_visdrone_root(root):
                                 f"the images from there); expected the layout of the README's Data section")
 
 
-if profile not in PROFILE_EPOCHS:
-    raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
-if dataset not in ("synthetic", "visdrone"):
-    raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+def visdrone_ready(root):
+    """True when ``root`` holds a converted VisDrone (both annotation files)."""
+    return all((root / "annotations" / f"{s}.json").is_file() for s in ("train", "val"))
+
+
+if profile not in (*PROFILE_EPOCHS, "auto"):
+    raise ValueError(f"profile must be 'quick', 'paper' or 'auto', got {profile!r}")
+if dataset not in ("synthetic", "visdrone", "auto"):
+    raise ValueError(f"dataset must be 'synthetic', 'visdrone' or 'auto', got {dataset!r}")
+if profile == "auto":
+    import torch
+
+    _candidate = resolve(data_root if data_root is not None else "data/visdrone")
+    _cuda = torch.cuda.is_available()
+    _data = dataset != "synthetic" and visdrone_ready(_candidate)
+    profile = "paper" if _cuda and _data else "quick"
+    print(f"profile 'auto' -> {profile!r}: CUDA device {'visible' if _cuda else 'not visible'}, "
+          f"converted VisDrone {'found' if _data else 'not found'} at {_candidate}")
+if dataset == "auto":
+    dataset = "visdrone" if profile == "paper" else "synthetic"
+if gpus is None:
+    import torch
+
+    gpus = max(1, torch.cuda.device_count()) if profile == "paper" else 1
 detectors = check_detectors(detectors)
 epochs = PROFILE_EPOCHS[profile] if epochs is None else epochs
 max_per_img = PROFILE_MAX_PER_IMG[profile] if max_per_img is None else max_per_img
@@ -191,10 +218,7 @@ if profile == "quick" and max_per_img > QUICK_CANDIDATES:
 if profile == "paper" and PAPER_BATCH % gpus:
     raise ValueError(f"gpus={gpus} does not divide the paper's {PAPER_BATCH} images per step (use 1, 2, 4, 8 or 16)")
 if dataset == "visdrone":
-    if data_root is None:
-        raise ValueError("dataset 'visdrone' needs data_root: the folder with VisDrone2019-DET-{train,val}/ "
-                         "and annotations/{train,val}.json (python -m ugs.cli data visdrone SPLIT_DIR OUT_JSON)")
-    data_path = resolve(data_root)
+    data_path = resolve(data_root if data_root is not None else "data/visdrone")
     check_visdrone_root(data_path)
 else:
     data_path = resolve(data_root if data_root is not None else "data/synthetic")

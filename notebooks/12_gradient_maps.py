@@ -65,10 +65,6 @@ except ImportError:
 # %%
 import collections
 import json
-import os
-import shlex
-import shutil
-import subprocess
 import time
 
 import matplotlib.pyplot as plt
@@ -77,6 +73,7 @@ from IPython.display import Markdown, display
 from PIL import Image
 
 from ugs.diagnostics import COCO_SIZES
+from ugs.openmmlab import runs as runs_tool
 
 ROOT = pathlib.Path(ugs.__file__).resolve().parent.parent  # the repository root
 _t_start = time.perf_counter()
@@ -110,25 +107,16 @@ RUNS = {  # loss -> (config, --cfg-options)
 DEFAULTS = {"quick": dict(epochs=3, train_images=60), "paper": dict(epochs=12, train_images=None)}
 
 
-def resolve(path):
-    p = pathlib.Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
-
-
 if profile not in DEFAULTS:
     raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
-if dataset not in ("synthetic", "visdrone"):
-    raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
+data_path = runs_tool.dataset_path(dataset, data_root, ROOT)
 epochs = DEFAULTS[profile]["epochs"] if epochs is None else epochs
 train_images = DEFAULTS[profile]["train_images"] if train_images is None else train_images
 if not isinstance(epochs, int) or epochs < 2:
     raise ValueError(f"epochs must be an integer >= 2 (first and last epoch differ), got {epochs!r}")
 if train_images is not None and (not isinstance(train_images, int) or train_images < 1):
     raise ValueError(f"train_images must be None or an integer >= 1, got {train_images!r}")
-if dataset == "visdrone" and data_root is None:
-    raise ValueError("dataset 'visdrone' needs data_root (see notebook 03 and the README's Data section)")
-data_path = resolve(data_root if data_root is not None else "data/synthetic")
-work_path, output_path = resolve(work_dir), resolve(output_dir)
+work_path, output_path = runs_tool.resolve(work_dir, ROOT), runs_tool.resolve(output_dir, ROOT)
 output_path.mkdir(parents=True, exist_ok=True)
 
 # %%
@@ -142,14 +130,9 @@ for loss, (cfg, opts) in RUNS.items():
 # ## 1 · Data
 
 # %%
-if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
-    _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
-    print("$", shlex.join(_cmd), flush=True)
-    _gen = subprocess.run(_cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    if _gen.returncode != 0:
-        raise RuntimeError(f"ugs data synth failed (exit {_gen.returncode}):\n{_gen.stderr[-3000:]}")
-n_train = len(json.loads((data_path / "annotations" / "train.json").read_text())["images"])
+if dataset == "synthetic":
+    runs_tool.ensure_synthetic(data_path, ROOT)
+n_train = runs_tool.count_images(data_path, "train")
 if train_images is not None and train_images > n_train:
     raise ValueError(f"train_images={train_images} but {data_path} has {n_train} training images")
 print(f"{n_train} training images in {data_path}; using {train_images or n_train}")
@@ -158,37 +141,31 @@ print(f"{n_train} training images in {data_path}; using {train_images or n_train
 # ## 2 · Training with the hook
 #
 # One run per loss, the hook recording every iteration of epoch 1 and of the last epoch
-# (`epochs=[1, -1]`) and saving the maps of every image there (`save_maps`), no validation.
+# (`epochs=[1, -1]`) and saving the maps of every image there (`save_maps`), no validation
+# (the run helpers are `ugs/openmmlab/runs.py`, shared with notebooks 03, 09, 10 and 11; the full
+# output is in `<run>/train_stdout.log`).
 
 # %%
 def command(loss):
     cfg, opts = RUNS[loss]
     hook = json.dumps([{"type": "GradientDiagnosticsHook", "epochs": [1, -1], "save_maps": 64}])
     out = work_path / loss
-    cmd = [sys.executable, "-m", "ugs.openmmlab.train", cfg, "--profile", profile, "--data-root", str(data_path),
-           "--work-dir", str(out), "--epochs", str(epochs), "--seed", str(seed)]
-    if profile == "quick":
-        cmd += ["--image-size", str(image_size)]
-    cmd += ["--cfg-options", f"custom_hooks={hook}", f"train_cfg.val_begin={epochs + 1}",
-            "default_hooks.checkpoint.interval=1000", *opts]
+    options = [f"custom_hooks={hook}", f"train_cfg.val_begin={epochs + 1}",
+               "default_hooks.checkpoint.interval=1000", *opts]
     if train_images is not None:
-        cmd.append(f"train_dataloader.dataset.indices={train_images}")
+        options.append(f"train_dataloader.dataset.indices={train_images}")
+    cmd = runs_tool.train_command(cfg, root=ROOT, profile=profile, data_root=data_path, work_dir=out, epochs=epochs,
+                                  seed=seed, max_per_img=None, image_size=image_size, options=options)
     return cmd, out
 
 
 results = {}
 for loss in RUNS:
     cmd, out = command(loss)
-    shutil.rmtree(out, ignore_errors=True)
-    print("$", shlex.join(cmd), flush=True)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    if proc.returncode != 0:
-        raise RuntimeError(f"{loss} failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
-    results[loss] = json.loads((out / "gradient_diagnostics.json").read_text())
-    skipped = [ln for ln in proc.stdout.splitlines() if "non-finite" in ln.lower()]
-    print(f"  {loss}: {len(results[loss]['iterations'])} iterations recorded in {time.perf_counter() - t0:.0f} s"
+    run = runs_tool.train(loss, cmd, out, ROOT, expect="gradient_diagnostics.json")
+    results[loss] = run["result"]
+    skipped = [ln for ln in run["log"].read_text(encoding="utf-8").splitlines() if "non-finite" in ln.lower()]
+    print(f"  {loss}: {len(results[loss]['iterations'])} iterations recorded in {run['seconds']:.0f} s"
           + (f"; {len(skipped)} log lines about skipped non-finite steps" if skipped else ""), flush=True)
 
 # %% [markdown]
@@ -237,7 +214,7 @@ def saved_maps(loss):
         z = np.load(f)
         it = int(f.name.split("_")[0][4:])
         ep = next(r["epoch"] for r in results[loss]["iterations"] if r["iter"] == it)
-        out[str(z["img_path"])][ep] = z
+        out[str(runs_tool.resolve(str(z["img_path"]), ROOT))][ep] = z  # the run's cwd is ROOT
     return out
 
 
