@@ -249,17 +249,42 @@ def test_unknown_ugs_option_is_refused():
 
 
 # ---------------------------------------------------------------- configs and the detector
-def quick_cfg(config, **kw):
+def quick_cfg(config, data_root, **kw):
     from ugs.openmmlab.train import build_config
-    return build_config(str(config), profile="quick", data_root=str(synthetic_root()), epochs=1,
+    return build_config(str(config), profile="quick", data_root=str(data_root), epochs=1,
                         max_per_img=300, image_size=kw.pop("image_size", 128), **kw)
 
 
-def synthetic_root():
-    for root in (ROOT / "data" / "synthetic", pathlib.Path("/work/main/data/synthetic")):
-        if (root / "annotations" / "val.json").is_file():
-            return root
-    pytest.skip("no synthetic data set (python -m ugs.cli data synth data/synthetic)")
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """A tiny synthetic set in the kit's layout (8 train / 4 val images, 96 px), made here."""
+    from ugs.data.synthetic import generate_synthetic
+    from ugs.data.visdrone import convert_visdrone
+
+    root = tmp_path_factory.mktemp("dino_synth")
+    generate_synthetic(root, num_train=8, num_val=4, image_size=96, seed=5)
+    for split in ("train", "val"):
+        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    return root
+
+
+def build_seeded(cfg, num_images):
+    """The model (weights initialised as the Runner does: ``init_weights``) and a batch of the
+    first ``num_images`` training images, all random choices (augmentation too) seeded."""
+    import random
+
+    import numpy as np
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.dataset import pseudo_collate
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()  # DETR embeddings are uninitialised memory until init_weights
+    model.train()
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([ds[i] for i in range(num_images)]), True)
+    return model, data
 
 
 def test_paper_configs_are_the_papers_recipe():
@@ -283,15 +308,14 @@ def test_paper_configs_are_the_papers_recipe():
 
 
 @pytest.fixture(scope="module")
-def tiny_ugs_model():
-    from mmdet.registry import DATASETS, MODELS
-    from mmengine.dataset import pseudo_collate
-    cfg = quick_cfg(UGS_CFG)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.train()
-    ds = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([ds[i] for i in range(2)]), True)
+def tiny_ugs_model(synth):
+    model, data = build_seeded(quick_cfg(UGS_CFG, synth), 2)
+    # init_weights zeroes the reg branches' last layer: uniform distributions, where the
+    # entropy is at its maximum and its gradient (the refinement direction, Eq. 15) is 0. A
+    # model past its first steps is not there; move the last layers off zero (seeded).
+    with torch.no_grad():
+        for branch in model.bbox_head.reg_branches:
+            branch[-1].weight.normal_(0.0, 0.02)
     return model, data
 
 
@@ -319,7 +343,8 @@ def test_refinement_perturbs_the_five_encoder_levels(tiny_ugs_model, monkeypatch
     losses = model.loss(data["inputs"], data["data_samples"])
     assert len(calls) == 1
     um, shapes, deltas = calls[0]
-    assert len(shapes) == 5 and shapes[0][-1] == 2 * shapes[1][-1]
+    assert len(shapes) == 5  # the neck's five levels, each half the size of the one before
+    assert all((a[-1] + 1) // 2 == b[-1] and (a[-2] + 1) // 2 == b[-2] for a, b in zip(shapes, shapes[1:]))
     for d in deltas:  # Eq. 15: norm rho per image and level
         torch.testing.assert_close(d.flatten(1).norm(dim=1), torch.full((d.shape[0],), 0.5))
     assert "loss_ur" in losses and losses["loss_ur"].requires_grad
@@ -330,22 +355,17 @@ def test_refinement_perturbs_the_five_encoder_levels(tiny_ugs_model, monkeypatch
     assert last is not None and last.abs().sum() > 0
 
 
-def test_gamma_zero_has_no_refinement(monkeypatch):
-    from mmdet.registry import DATASETS, MODELS
-    from mmengine.dataset import pseudo_collate
-    cfg = quick_cfg(UGS_CFG, options={"model.bbox_head.ugs.gamma": 0.0})
-    model = MODELS.build(cfg.model)
-    model.train()
-    ds = DATASETS.build(cfg.train_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([ds[0]]), True)
+def test_gamma_zero_has_no_refinement(synth):
+    cfg = quick_cfg(UGS_CFG, synth, options={"model.bbox_head.ugs.gamma": 0.0})
+    model, data = build_seeded(cfg, 1)
     losses = model.loss(data["inputs"], data["data_samples"])
     assert "loss_ur" not in losses and "loss_ce" in losses
 
 
-def test_quick_profile_of_dino_keeps_the_method():
+def test_quick_profile_of_dino_keeps_the_method(synth):
     from mmengine.config import Config
     paper = Config.fromfile(str(UGS_CFG))
-    cfg = quick_cfg(UGS_CFG, image_size=256)
+    cfg = quick_cfg(UGS_CFG, synth, image_size=256)
     assert cfg.model.bbox_head.ugs == paper.model.bbox_head.ugs
     assert cfg.model.bbox_head.type == "UGSDINOHead" and cfg.model.num_feature_levels == 5
     assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
@@ -359,10 +379,10 @@ def test_quick_profile_of_dino_keeps_the_method():
 
 
 @pytest.mark.parametrize("config", [BASE_CFG, UGS_CFG], ids=["dino", "dino_ugs"])
-def test_two_iteration_cpu_training(tmp_path, config):
+def test_two_iteration_cpu_training(tmp_path, config, synth):
     """``python -m ugs.openmmlab.train`` end to end on 8 synthetic images: 2 iterations, then
     validation with the VisDrone metric; the losses must be finite."""
-    data = synthetic_root()
+    data = synth
     work = tmp_path / "w"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", "ugs.openmmlab.train", str(config), "--profile", "quick",
