@@ -81,14 +81,8 @@ except ImportError:
     import ugs  # noqa: F401
 
 # %%
-import collections
 import json
 import math
-import os
-import re
-import shlex
-import shutil
-import subprocess
 import time
 
 import matplotlib.pyplot as plt
@@ -97,6 +91,7 @@ import torch
 from IPython.display import Markdown, display
 
 from ugs.grid import IntervalGrid
+from ugs.openmmlab import runs as runs_tool
 from ugs.openmmlab.train import read_scalars
 from ugs.papers import load_table, write_table
 
@@ -252,15 +247,7 @@ print(table1.to_markdown(rows=[DETECTORS[d][1] for d in detectors], columns=list
 # is generated once when it is missing; VisDrone must be converted beforehand.
 
 # %%
-if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
-    _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
-    print("$", shlex.join(_cmd), flush=True)
-    _gen = subprocess.run(_cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    print(_gen.stdout)
-    if _gen.returncode != 0:
-        raise RuntimeError(f"ugs data synth failed (exit {_gen.returncode}):\n{_gen.stderr[-3000:]}")
-else:
+if not (dataset == "synthetic" and runs_tool.ensure_synthetic(data_path, ROOT)):
     print(f"using the existing {dataset} data in {data_path}")
 
 # %%
@@ -311,90 +298,18 @@ print("max |box - gt| =", f"{float((box - gt).abs().max()):.1e}")
 
 
 # %%
-def rel(path):
-    """``path`` relative to the repository root when it is inside it (commands run there)."""
-    path = pathlib.Path(path)
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def train_command(detector):
-    """The command line (list) that trains ``detector``, run from the repository root."""
-    config = DETECTORS[detector][0]
-    python = rel(sys.executable) if pathlib.Path(sys.executable).is_relative_to(ROOT) else sys.executable
-    launch = [python, "-m"]
-    if gpus > 1:
-        launch += ["torch.distributed.run", "--nproc_per_node", str(gpus), "-m"]
-    args = [config, "--profile", profile, "--data-root", rel(data_path),
-            "--work-dir", rel(work_path / detector), "--epochs", str(epochs), "--seed", str(seed),
-            "--max-per-img", str(max_per_img)]
-    if profile == "quick":
-        args += ["--image-size", str(image_size)]
-    if gpus > 1:
-        args += ["--launcher", "pytorch", "--gpus", str(gpus)]
-    return launch + ["ugs.openmmlab.train"] + args
-
-
-_LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
-_PAIR = re.compile(r"([\w/.]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
-SHOWN = ("loss", "loss_cls", "loss_bbox", "loss_iou", "loss_ce", "loss_um", "loss_ur")
-
-
-def condense(line):
-    """One short progress line from an mmengine log line, or None to skip it."""
-    if line.startswith("final:"):
-        return "  " + re.sub(r"(\w+) -100\.0", r"\1 -", line)
-    m = _LINE.search(line)
-    if not m:
-        return None
-    mode, epoch, it, total, rest = m.groups()
-    pairs = dict(_PAIR.findall(rest))
-    if mode == "train":
-        losses = "  ".join(f"{k} {float(pairs[k]):.3f}" for k in SHOWN if k in pairs)
-        return f"  epoch {epoch} iter {int(it):>4d}/{total}  eta {pairs.get('eta', '?')}  {losses}"
-    if "visdrone/AP" in pairs:
-        aps = "  ".join(f"{k.split('/')[1]} {float(v):.1f}" if float(v) >= 0 else f"{k.split('/')[1]} -"
-                        for k, v in pairs.items() if k.startswith("visdrone/"))
-        return f"  epoch {epoch} val: {aps}"
-    return None
-
-
-def train(detector):
-    """Train ``detector`` from scratch; return (command string, wall seconds, work dir)."""
-    out = work_path / detector
-    if out.exists():  # retrain from scratch: nothing of an earlier run may be read back
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    cmd = train_command(detector)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    print(f"[{detector}] $ {shlex.join(cmd)}", flush=True)
-    tail = collections.deque(maxlen=60)
-    t0 = time.perf_counter()
-    with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
-            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True, bufsize=1) as proc:
-        for line in proc.stdout:
-            log.write(line)
-            tail.append(line.rstrip("\n"))
-            short = condense(line.strip())
-            if short:
-                print(short, flush=True)
-        rc = proc.wait()
-    seconds = time.perf_counter() - t0
-    if rc != 0:
-        raise RuntimeError(f"training {detector} failed (exit {rc}) after {seconds:.0f} s; "
-                           f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
-    if not (out / "metrics.json").is_file():
-        raise RuntimeError(f"training {detector} wrote no {out / 'metrics.json'}; last lines:\n" + "\n".join(tail))
-    print(f"[{detector}] done in {seconds:.0f} s", flush=True)
-    return shlex.join(cmd), seconds, out
+    """The command line (list) that trains ``detector``, run from the repository root (the run
+    helpers are ``ugs/openmmlab/runs.py``, shared with notebooks 03, 09, 10, 11 and 12)."""
+    return runs_tool.train_command(DETECTORS[detector][0], root=ROOT, profile=profile, data_root=data_path,
+                                   work_dir=work_path / detector, epochs=epochs, seed=seed,
+                                   max_per_img=max_per_img, image_size=image_size, gpus=gpus)
 
 
 # %%
 runs = {}
 for d in detectors:
-    command, seconds, out = train(d)
-    runs[d] = dict(command=command, seconds=seconds, work_dir=out)
+    runs[d] = runs_tool.train(d, train_command(d), work_path / d, ROOT)
 total_s = sum(r["seconds"] for r in runs.values())
 print(f"\ntrained {len(runs)} detector(s) in {total_s:.0f} s:",
       ", ".join(f"{d} {r['seconds']:.0f} s" for d, r in runs.items()))
