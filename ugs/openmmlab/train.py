@@ -37,12 +37,40 @@ def _load(config: str):
     return Config.fromfile(config)
 
 
+def _quick_backbone() -> dict:
+    """The quick profile's backbone: ResNet-18 from scratch, all four stages (no download)."""
+    return dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
+                frozen_stages=-1, norm_cfg=dict(type="BN", requires_grad=True),
+                norm_eval=False, style="pytorch", init_cfg=None)
+
+
+def _quick_loaders(cfg) -> None:
+    """4 images per step; one loader process, re-created (and re-seeded from the run's seed)
+    every epoch: the augmentation draws of an epoch do not depend on what ran before, so a
+    resumed run sees the same flips as an uninterrupted one."""
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        loader.num_workers = 1
+        loader.persistent_workers = False
+    cfg.train_dataloader.batch_size = 4
+
+
+def _quick_schedule(cfg, epochs: int, decays) -> None:
+    """A 20-iteration linear warm-up, x0.1 at each fraction of ``decays`` of the epochs
+    (rounded down, at least epoch 1), logging every 10 iterations, a checkpoint per epoch."""
+    cfg.param_scheduler = [
+        dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=20),
+        dict(type="MultiStepLR", begin=0, end=epochs, by_epoch=True, gamma=0.1,
+             milestones=sorted({max(1, math.floor(epochs * f)) for f in decays})),
+    ]
+    cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.logger.interval = 10
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
+
+
 def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     """Shrink the run to CPU minutes; the detector head and its losses stay as configured."""
     m = cfg.model
-    m.backbone = dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
-                      frozen_stages=-1, norm_cfg=dict(type="BN", requires_grad=True),
-                      norm_eval=False, style="pytorch", init_cfg=None)
+    m.backbone = _quick_backbone()
     m.data_preprocessor.update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                bgr_to_rgb=True)
     m.neck.update(in_channels=[64, 128, 256, 512], out_channels=64)
@@ -52,26 +80,13 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
         m.bbox_head.update(in_channels=64, feat_channels=64, stacked_convs=2)
         if "norm_cfg" in m.bbox_head or "FCOS" in m.bbox_head.type:
             m.bbox_head.norm_cfg = dict(type="GN", num_groups=16, requires_grad=True)
+    _quick_loaders(cfg)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        # one loader process, re-created (and re-seeded from the run's seed) every epoch:
-        # the augmentation draws of an epoch do not depend on what ran before, so a resumed
-        # run sees the same flips as an uninterrupted one
-        loader.num_workers = 1
-        loader.persistent_workers = False
         for step in loader.dataset.pipeline:
             if step["type"] == "Resize":
                 step["scale"] = (image_size, image_size)
-    cfg.train_dataloader.batch_size = 4
     cfg.optim_wrapper.optimizer.lr = 0.01
-    cfg.param_scheduler = [
-        dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=20),
-        dict(type="MultiStepLR", begin=0, end=epochs, by_epoch=True, gamma=0.1,
-             milestones=sorted({max(1, math.floor(epochs * 8 / 12)),
-                                max(1, math.floor(epochs * 11 / 12))})),
-    ]
-    cfg.train_cfg.max_epochs = epochs
-    cfg.default_hooks.logger.interval = 10
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
+    _quick_schedule(cfg, epochs, decays=(8 / 12, 11 / 12))
 
 
 #: detector types that get :func:`apply_quick_profile_detr` instead of :func:`apply_quick_profile`
@@ -88,9 +103,7 @@ def apply_quick_profile_detr(cfg, image_size: int = 256, epochs: int = 4) -> Non
     backbone lr not reduced: it is not pretrained) with a short warm-up and one decay at
     11/12 of the epochs. The head, its losses and the matcher stay as configured."""
     m = cfg.model
-    m.backbone = dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
-                      frozen_stages=-1, norm_cfg=dict(type="BN", requires_grad=True),
-                      norm_eval=False, style="pytorch", init_cfg=None)
+    m.backbone = _quick_backbone()
     m.neck.update(in_channels=[64, 128, 256, 512])
     dims, heads = 256, 8
     m.num_queries = 100
@@ -126,20 +139,11 @@ def apply_quick_profile_detr(cfg, image_size: int = 256, epochs: int = 4) -> Non
             elif step["type"] == "RandomCrop":
                 step["crop_size"] = tuple(max(1, round(v * scale)) for v in step["crop_size"])
 
+    _quick_loaders(cfg)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        loader.num_workers = 1
-        loader.persistent_workers = False
         shrink(loader.dataset.pipeline)
-    cfg.train_dataloader.batch_size = 4
     cfg.optim_wrapper.pop("paramwise_cfg", None)
-    cfg.param_scheduler = [
-        dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=20),
-        dict(type="MultiStepLR", begin=0, end=epochs, by_epoch=True, gamma=0.1,
-             milestones=[max(1, math.floor(epochs * 11 / 12))]),
-    ]
-    cfg.train_cfg.max_epochs = epochs
-    cfg.default_hooks.logger.interval = 10
-    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
+    _quick_schedule(cfg, epochs, decays=(11 / 12,))
 
 
 def shrink_two_stage(model, channels: int, fc_channels: int) -> None:
