@@ -526,7 +526,13 @@ def parse_args(argv=None):
     ap.add_argument("--out",
                     help="JSON path (default outputs/benchmarks/training_cost_<setting>.json)")
     ap.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--pytorch-focal-loss", action="store_true",
+                    help="mmcv without CUDA ops: FCOS's focal loss in PyTorch for both arms "
+                         "(benchmarks/torch_fallbacks.py); recorded in the output")
     args = ap.parse_args(argv)
+    if args.pytorch_focal_loss:
+        from torch_fallbacks import use_pytorch_focal_loss
+        use_pytorch_focal_loss()
     if args.repeats < 1 or args.warmup < 0:
         ap.error("--repeats must be >= 1 and --warmup >= 0")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -404,7 +404,9 @@ for d, r in runs.items():
             status="measured", source=r["command"], derivation="",
             profile=profile, dataset=dataset, epochs=str(epochs), seed=str(seed),  # text: write_table blanks a 0
             note=("-1: no ground truth of this size in the evaluated set; " if v < 0 else "")
-            + f"last epoch of {epochs}; wall time {r['seconds']:.0f} s"))
+            + f"last epoch of {epochs}"))
+    records.append({**records[-1], "column": "train_loss", "value": round(runs_tool.train_loss(r["work_dir"]), 4),
+                    "note": f"mean logged training loss of epoch {epochs}: a fingerprint of the run"})
 table_path = write_table(records, output_path / "table1_measured.csv")
 print(f"wrote {len(records)} records to {table_path}")
 

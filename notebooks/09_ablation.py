@@ -285,7 +285,9 @@ for r, run in runs.items():
             derivation="", **{k: paper[k] for k in table6.settings},
             profile=profile, dataset=dataset, epochs=str(epochs), seed=str(seed),
             note=("-1: no ground truth of this size; " if v < 0 else "")
-            + f"last epoch of {epochs}; {n_train} training images; wall time {run['seconds']:.0f} s"))
+            + f"last epoch of {epochs}; {n_train} training images"))
+    records.append({**records[-1], "column": "train_loss", "value": round(runs_tool.train_loss(run["work_dir"]), 4),
+                    "note": f"mean logged training loss of epoch {epochs}: a fingerprint of the run"})
 table_path = write_table(records, output_path / "table6_measured.csv")
 print(f"wrote {len(records)} records to {table_path}")
 

@@ -256,7 +256,7 @@ plt.show()
 # `source`), written to `<output_dir>/figure6_measured.csv`.
 
 # %%
-src = " ; ".join(runs_tool.portable(command(loss, seeds[0])[0], ROOT) for loss in CONFIGS)
+src = " ; ".join(runs_tool.portable(command(loss, s)[0], ROOT) for s in seeds for loss in CONFIGS)
 records, unmeasured = [], []
 for r in rows:
     m, lo, hi = r["ci"]

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference_ugs import ref_grid, ref_two_hot
 from ugs import IntervalGrid, localization_ce
 
 
@@ -47,7 +48,9 @@ def test_eq11_gradient_is_softmax_minus_two_hot():
     logits = torch.randn(8, 11, dtype=torch.float64, requires_grad=True)
     t = torch.rand(8, dtype=torch.float64) * 4 - 2
     localization_ce(logits, t, grid, reduction="sum").backward()
-    expected = torch.softmax(logits.detach(), -1) - grid.encode(t)
+    # p* from the independent reference (tests/reference_ugs.py), not from grid.encode
+    p_star = torch.tensor([ref_two_hot(v, ref_grid(2.0, 1.0, 10)) for v in t.tolist()], dtype=torch.float64)
+    expected = torch.softmax(logits.detach(), -1) - p_star
     torch.testing.assert_close(logits.grad, expected, rtol=0, atol=1e-12)
 
 

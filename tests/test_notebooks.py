@@ -1,7 +1,10 @@
 """Notebook hygiene: pairs in sync, parameters cell, executed outputs, the headless runner.
 
-nbval itself (``pytest notebooks --nbval-lax``, run by ci/test.sh) re-executes each
-committed notebook and compares the cells marked ``# NBVAL_CHECK_OUTPUT``.
+nbval itself (``pytest tests --nbval-lax``, run by ci/test.sh) re-executes the CI copies
+``tests/notebooks/*.ipynb`` (the same notebooks with the ``ci`` parameter set injected; their
+sync with the ``.py`` is checked in ``test_measured_regression.py``) and compares the cells
+marked ``# NBVAL_CHECK_OUTPUT``; the committed ``notebooks/*.ipynb`` (main parameter set) are
+checked here for sync and a clean execution, and re-run by the main job.
 """
 import json
 import pathlib

@@ -190,3 +190,36 @@ def test_ugs_fcos_regression_output_width_and_parameter_overhead():
     # conv_reg 16 -> 68 outputs, 3x3 kernels on 16 channels: (68 - 4) * (16 * 9 + 1) = 9280,
     # minus FCOS's five Scale parameters
     assert extra == 9280 - 5
+
+
+def test_ugs_gfl_in_its_configs_setting_decodes_distances_and_trains():
+    # the configuration configs/gfl/gfl_r50_fpn_ugs_1x_visdrone.py uses (log mapping, IN grid
+    # alpha 3 beta 1 n 16, UM and UR on), not the GFL-equivalent linear one above
+    import math
+
+    from reference_ugs import ref_grid, ref_two_hot
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = dict(Config.fromfile(os.path.join(root, "configs/gfl/gfl_r50_fpn_ugs_1x_visdrone.py")).model.bbox_head.ugs)
+    assert (cfg["mapping"], cfg["alpha"], cfg["beta"], cfg["n"]) == ("log", 3.0, 1.0, 16)
+    head = _build(GFL, "UGSGFLHead", **cfg)
+    grid = ref_grid(3.0, 1.0, 16)                               # independent Eq. 9
+    torch.testing.assert_close(head.ugs_grid.values.double(), torch.tensor(grid, dtype=torch.float64),
+                               rtol=0, atol=1e-6)
+    # a distance d (in strides) written as two-hot logits on T = ln d decodes back to d
+    d = [0.3, 1.0, 2.5, 12.0]
+    logits = torch.tensor([[math.log(max(w, 1e-12)) for w in ref_two_hot(math.log(v), grid)] for v in d])
+    out = head.integral(logits.reshape(1, 4 * 17))
+    torch.testing.assert_close(out, torch.tensor([d]), rtol=2e-3, atol=0)
+    # one loss with every UGS term on: finite, and the backward reaches the regression conv
+    head.train()
+    with torch.no_grad():
+        head.gfl_reg.weight.add_(1e-2 * torch.randn_like(head.gfl_reg.weight))  # off uniform (init zeroes it)
+    feats, samples = _inputs(seed=7)
+    losses = head.loss(feats, samples)
+    for k in ("loss_cls", "loss_bbox", "loss_ce", "loss_um", "loss_ur"):
+        v = sum(losses[k]) if isinstance(losses[k], (list, tuple)) else losses[k]
+        assert torch.isfinite(v) and v.item() > 0, k
+    total = sum(sum(v) if isinstance(v, (list, tuple)) else v for k, v in losses.items() if k.startswith("loss"))
+    total.backward()
+    assert head.gfl_reg.weight.grad.abs().sum() > 0

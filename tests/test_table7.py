@@ -1,7 +1,9 @@
 """Table 7 (grid parameters of Faster R-CNN w/ UGS): the measured quick sweep of notebook 10.
 
 ``papers_tables/measured/table7_quick_synthetic.csv`` is written by notebook 10's quick profile
-(a 2-point smoke sweep, 1 epoch); every record's ``source`` is the command that trained it.
+(a 2-point smoke sweep, 1 epoch), committed by ``ci/run_notebooks.py --update-committed``;
+every record's ``source`` is a run id of ``commands.csv``, read back as the command that trained
+it by ``ugs.measured.load_measured``.
 The commands are checked by rebuilding their configs with the training tool: each sets the
 grid of the row's stage to the row's (alpha, beta, n) and leaves the other stage at its
 default.
@@ -11,7 +13,8 @@ import shlex
 
 import pytest
 
-from ugs.papers import load_table, read_table
+from ugs.measured import load_measured
+from ugs.papers import load_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEASURED = os.path.join(ROOT, "papers_tables", "measured", "table7_quick_synthetic.csv")
@@ -19,7 +22,7 @@ SETTINGS = ("stage", "parameter", "alpha", "beta", "n")
 
 
 def _measured():
-    return read_table(MEASURED).records
+    return load_measured(os.path.basename(MEASURED)).records
 
 
 def test_measured_sweep_is_in_table7s_schema_with_the_rows_settings():
@@ -27,6 +30,10 @@ def test_measured_sweep_is_in_table7s_schema_with_the_rows_settings():
     records = _measured()
     assert records
     for r in records:
+        assert r["run"].startswith("10_grid_parameters/")
+        if r["column"] == "train_loss":           # the mean logged loss, not a paper column
+            assert 0.0 < r["value"] < 100.0
+            continue
         printed = paper.select(r["row"], r["column"])
         assert len(printed) == 1, (r["row"], r["column"])
         for k in SETTINGS:                        # joinable on the grid settings

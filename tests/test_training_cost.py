@@ -147,9 +147,9 @@ MEASURED_T5 = os.path.join(ROOT, "papers_tables", "measured", "table5_quick_cpu.
 
 
 def test_measured_table5_quick_is_in_the_schema_and_counts_the_wider_conv_reg():
-    from ugs.papers import read_table
+    from ugs.measured import load_measured   # sources are run ids; this reads the commands back
 
-    rec = {(r["row"], r["column"]): r for r in read_table(MEASURED_T5).records}
+    rec = {(r["row"], r["column"]): r for r in load_measured(os.path.basename(MEASURED_T5)).records}
     rows = {row for row, _ in rec}
     assert rows == {"fcos", "fcos_ce_in", "fcos_ce_in_um", "fcos_ugs"}
     for (row, col), r in rec.items():

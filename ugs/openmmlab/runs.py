@@ -19,7 +19,7 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 __all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "count_images", "train_command", "portable", "condense", "loss_terms",
-           "train"]
+           "train", "train_loss"]
 
 
 def resolve(path, root) -> pathlib.Path:
@@ -191,3 +191,22 @@ def train(name: str, cmd: List[str], work_dir, root,
     if expect == "metrics.json":
         run["metrics"] = result
     return run
+
+
+def train_loss(work_dir) -> float:
+    """The mean of the total training loss over the logged iterations of a run's last epoch
+    (mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json``, newest run folder).
+
+    A precise fingerprint of the run where AP cannot be one (a smoke run at AP 0): the
+    measured tables carry it as column ``train_loss``. Raises FileNotFoundError / ValueError
+    naming the file when the run logged no training loss."""
+    logs = sorted(pathlib.Path(work_dir).glob("*/vis_data/scalars.json"))
+    if not logs:
+        raise FileNotFoundError(f"no */vis_data/scalars.json under {work_dir}: did the run log?")
+    entries = [json.loads(line) for line in logs[-1].read_text(encoding="utf-8").splitlines() if line.strip()]
+    train = [e for e in entries if "loss" in e and "epoch" in e]
+    if not train:
+        raise ValueError(f"{logs[-1]}: no logged training loss")
+    last = max(e["epoch"] for e in train)
+    values = [float(e["loss"]) for e in train if e["epoch"] == last]
+    return sum(values) / len(values)

@@ -303,6 +303,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         ap.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.profile == "quick":  # CPU runs that repeat bit for bit across machines (ugs.reproducible)
+        from ugs import reproducible
+        print("quick profile, CPU settings: " + " ".join(f"{k}={v}" for k, v in reproducible.apply().items()),
+              flush=True)
     cfg = build_config(args.config, profile=args.profile, data_root=args.data_root,
                        work_dir=args.work_dir, epochs=args.epochs, seed=args.seed, gpus=args.gpus,
                        image_size=args.image_size, max_per_img=args.max_per_img,
