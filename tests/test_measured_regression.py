@@ -9,7 +9,6 @@ nbval has executed ``tests/notebooks/*.ipynb`` in the same session.
 import csv
 import importlib.util
 import pathlib
-import shutil
 
 import jupytext
 import nbformat

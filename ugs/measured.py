@@ -23,7 +23,6 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from .papers import ANNOTATION_COLUMNS, REQUIRED_COLUMNS, read_table, write_table
 
-PathLike = "str | Path"
 
 #: What each notebook measures: notebook stem -> [(file it writes in its output folder,
 #: committed file name)]. Notebooks 01, 02 and 12 write figures and statistics, no table.
