@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import pathlib
 import sys
 import tempfile
@@ -43,7 +42,8 @@ CI_NOTEBOOKS = ROOT / "tests" / "notebooks"
 sys.path.insert(0, str(ROOT))
 
 from ugs import measured  # noqa: E402  (standard library only)
-from ugs.reproducible import CPU_REPRODUCIBLE_ENV  # noqa: E402  (standard library only)
+from ugs import reproducible  # noqa: E402  (standard library only)
+from ugs.openmmlab.runs import resolve as _resolve  # noqa: E402  (standard library only)
 
 #: The test command's parameter set: each notebook's defaults changed as below (and
 #: ``output_dir`` / ``work_dir`` moved under ``outputs/ci`` / ``work_dirs/ci``). Chosen so that
@@ -144,8 +144,8 @@ def run_one(source: pathlib.Path, target: pathlib.Path, parameters: dict, profil
 
 
 def resolve(path) -> pathlib.Path:
-    p = pathlib.Path(path).expanduser()
-    return p if p.is_absolute() else ROOT / p
+    """A path as given, relative ones taken from the repository root."""
+    return _resolve(path, ROOT)
 
 
 def main(argv=None) -> int:
@@ -171,8 +171,8 @@ def main(argv=None) -> int:
         raise SystemExit("run_notebooks: --update-committed runs the tier's own parameters; "
                          "drop -p (or change CI_TIER / the notebook's defaults)")
 
-    for k, v in CPU_REPRODUCIBLE_ENV.items():  # kernels and their trainings inherit it; a value
-        os.environ.setdefault(k, v)             # set by the caller wins (e.g. to measure its effect)
+    reproducible.set_environment()  # kernels and their trainings inherit it; a value set by the
+                                    # caller wins (e.g. to measure its effect)
     sources = discover(args.notebooks)
     if args.update_committed:
         out = None

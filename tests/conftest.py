@@ -7,11 +7,10 @@
 * Tests marked ``regression`` run after every other item: they read the tables that nbval's
   execution of the notebooks wrote (one execution per notebook, nothing is retrained).
 """
-import os
 import pathlib
 import shutil
 
-from ugs.reproducible import CPU_REPRODUCIBLE_ENV
+from ugs import reproducible
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CI_NOTEBOOKS = ROOT / "tests" / "notebooks"
@@ -19,8 +18,7 @@ CI_OUTPUTS = ROOT / "outputs" / "ci"
 
 
 def pytest_configure(config):
-    for k, v in CPU_REPRODUCIBLE_ENV.items():
-        os.environ.setdefault(k, v)
+    reproducible.set_environment()
     config.ugs_ci_notebooks = set()
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .papers import ANNOTATION_COLUMNS, REQUIRED_COLUMNS, read_table, write_table
+from .papers import read_table, write_table
 
 
 #: What each notebook measures: notebook stem -> [(file it writes in its output folder,
@@ -143,12 +143,6 @@ def with_run_ids(records: Iterable[dict], notebook: str,
     return out, commands
 
 
-def _records_for_writing(table) -> List[dict]:
-    columns = list(REQUIRED_COLUMNS) + list(table.settings) + \
-        [c for c in ANNOTATION_COLUMNS if table.records and c in table.records[0]]
-    return [{c: r.get(c) for c in columns} for r in table.records]
-
-
 def commit_tables(notebook: str, output_dir: Path, tier: str = "main",
                   root: Optional[Path] = None) -> List[Path]:
     """Copy the tables ``notebook`` wrote into ``output_dir`` to the committed folder of
@@ -162,7 +156,7 @@ def commit_tables(notebook: str, output_dir: Path, tier: str = "main",
         if not src.is_file():
             raise FileNotFoundError(f"{notebook}: the run wrote no {src}; nothing was committed")
         table = read_table(src)
-        records, cmds = with_run_ids(_records_for_writing(table), notebook, output_dir)
+        records, cmds = with_run_ids(table.records, notebook, output_dir)
         commands.update(cmds)
         written.append((records, dest / committed))
     for records, path in written:

@@ -31,15 +31,22 @@ CPU_REPRODUCIBLE_ENV = {
 }
 
 
-def apply(override: bool = False) -> dict:
-    """Set :data:`CPU_REPRODUCIBLE_ENV` in this process (variables the user set are kept unless
-    ``override``) and torch's thread count to match; returns the values in force.
-
-    oneDNN, ATen and MKL read their variables at their first use, so this works after
-    ``import torch`` as long as no computation has run yet."""
+def set_environment(override: bool = False) -> dict:
+    """Put :data:`CPU_REPRODUCIBLE_ENV` into ``os.environ`` (variables the user set are kept
+    unless ``override``), for this process and the ones it starts; returns the values in force.
+    Imports nothing: the notebook runner and the test session call it before any kernel starts."""
     for k, v in CPU_REPRODUCIBLE_ENV.items():
         if override or k not in os.environ:
             os.environ[k] = v
+    return {k: os.environ[k] for k in CPU_REPRODUCIBLE_ENV}
+
+
+def apply(override: bool = False) -> dict:
+    """:func:`set_environment`, and torch's thread count to match; returns the values in force.
+
+    oneDNN, ATen and MKL read their variables at their first use, so this works after
+    ``import torch`` as long as no computation has run yet."""
+    set_environment(override)
     try:
         import torch
     except ImportError:  # the core needs torch, but this module does not

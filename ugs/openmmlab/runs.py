@@ -203,8 +203,9 @@ def train_loss(work_dir) -> float:
     logs = sorted(pathlib.Path(work_dir).glob("*/vis_data/scalars.json"))
     if not logs:
         raise FileNotFoundError(f"no */vis_data/scalars.json under {work_dir}: did the run log?")
-    entries = [json.loads(line) for line in logs[-1].read_text(encoding="utf-8").splitlines() if line.strip()]
-    train = [e for e in entries if "loss" in e and "epoch" in e]
+    from .train import read_scalars   # standard library only at import
+
+    train = [e for e in read_scalars(str(logs[-1].parent.parent)) if "loss" in e and "epoch" in e]
     if not train:
         raise ValueError(f"{logs[-1]}: no logged training loss")
     last = max(e["epoch"] for e in train)
