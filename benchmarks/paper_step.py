@@ -32,6 +32,15 @@ DEFAULT = ["fcos/fcos_r50_fpn_1x_visdrone.py", "fcos/fcos_r50_fpn_ugs_1x_visdron
            "dino/dino_5scale_r50_24e_visdrone.py", "dino/dino_5scale_r50_ugs_24e_visdrone.py"]
 
 
+def all_configs():
+    """Table 1's configs, the FCOS control, and Table 6's rows: every config the README gives a
+    paper command for (Table 7's points are options of the Faster R-CNN w/ UGS config)."""
+    from ugs.ablation import TABLE6_CONFIGS
+
+    extra = ["fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py"]
+    return list(dict.fromkeys(DEFAULT + extra + [p.removeprefix("configs/") for p in TABLE6_CONFIGS.values()]))
+
+
 def batch(model, n, h, w, boxes, device, seed=0):
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -93,15 +102,24 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--configs", nargs="+", default=DEFAULT, help="paths under configs/")
+    ap.add_argument("--all", action="store_true", help="every paper config (Table 1, the FCOS control, Table 6)")
     ap.add_argument("--images", type=int, default=4, help="images per step (the paper: 16 over 4 GPUs)")
     ap.add_argument("--size", type=int, nargs=2, default=(800, 1333), metavar=("H", "W"))
     ap.add_argument("--out", default="outputs/benchmarks/paper_step.json")
     ap.add_argument("--pytorch-focal-loss", action="store_true",
                     help="mmcv without CUDA ops: the focal loss in PyTorch (benchmarks/torch_fallbacks.py)")
+    ap.add_argument("--pytorch-ops", action="store_true",
+                    help="mmcv without CUDA ops: focal loss, nms, RoIAlign and multi-scale deformable "
+                         "attention in PyTorch / torchvision for CUDA tensors (benchmarks/torch_fallbacks.py)")
     args = ap.parse_args(argv)
-    if args.pytorch_focal_loss:
+    if args.pytorch_ops:
+        from torch_fallbacks import use_pytorch_ops
+        use_pytorch_ops()
+    elif args.pytorch_focal_loss:
         from torch_fallbacks import use_pytorch_focal_loss
         use_pytorch_focal_loss()
+    if args.all:
+        args.configs = all_configs()
     from mmdet.utils import register_all_modules
 
     import ugs.openmmlab.runtime  # noqa: F401
@@ -120,7 +138,10 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(dict(device=torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
-                       torch=torch.__version__, results=results), f, indent=1)
+                       torch=torch.__version__, command="python benchmarks/paper_step.py " + " ".join(sys.argv[1:]),
+                       fallbacks="pytorch-ops" if args.pytorch_ops else
+                       ("pytorch-focal-loss" if args.pytorch_focal_loss else None),
+                       results=results), f, indent=1)
     return 0 if all(r["ok"] for r in results) else 1
 
 

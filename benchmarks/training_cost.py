@@ -194,12 +194,16 @@ def make_batch(setting: str, device: str = "cpu", seed: int = 0):
 
 
 def make_optimizer(model, cfg):
-    """The config's SGD (momentum, weight decay) at its first warm-up iteration's lr."""
+    """The config's SGD (momentum, weight decay) at its first warm-up iteration's lr (the
+    warm-up's start factor, linear or constant, times the base lr)."""
     opt = cfg.optim_wrapper.optimizer
     start = 1.0
     for sched in cfg.get("param_scheduler", []) or []:
-        if sched.get("type") == "LinearLR":
+        kind = str(sched.get("type", ""))
+        if kind.endswith("LinearLR"):                # LinearLR, the quick profile's EpochFractionLinearLR
             start = sched.get("start_factor", 1.0)
+        elif kind.endswith("ConstantLR"):            # FCOS's constant warm-up
+            start = sched.get("factor", 1.0)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.SGD(params, lr=opt.lr * start, momentum=opt.get("momentum", 0.9),
                            weight_decay=opt.get("weight_decay", 0.0))

@@ -37,3 +37,15 @@ def ref_terms(logits, targets, grid):
         ce = ce - sum(w * lp for w, lp in zip(ref_two_hot(t, grid), log_p))
         ent = ent - (log_p.exp() * log_p).sum()
     return ce / len(flat_t), ent / len(flat_t)
+
+
+def ref_weighted_terms(logits, targets, weights, grid, avg_factor):
+    """(sum of w * CE (Eq. 10), sum of w * entropy (Eq. 12)) over every (box, coordinate),
+    divided by ``avg_factor``: the normalisation mmdet's L1 terms use. ``logits (P, 4, B)``,
+    ``targets`` and ``weights (P, 4)``; differentiable in ``logits``."""
+    ce, ent = 0.0, 0.0
+    for lg, t, w in zip(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).tolist(),
+                        weights.reshape(-1)):
+        c, e = ref_terms(lg[None].double(), torch.tensor([t]), grid)
+        ce, ent = ce + w * c, ent + w * e
+    return ce / avg_factor, ent / avg_factor

@@ -223,3 +223,103 @@ def test_ugs_gfl_in_its_configs_setting_decodes_distances_and_trains():
     total = sum(sum(v) if isinstance(v, (list, tuple)) else v for k, v in losses.items() if k.startswith("loss"))
     total.backward()
     assert head.gfl_reg.weight.grad.abs().sum() > 0
+
+
+def _fcos_reference_losses(head, feats, samples, alpha, beta, n, lam, gamma, rho):
+    """FCOS w/ UGS and its control, recomputed without the kit's loss code: positives and
+    stride-unit targets from mmdet's stock ``FCOSHead`` (``norm_on_bbox=True``), Eq. 9 / 8 / 10 /
+    12 from ``tests/reference_ugs.py``, the log mapping ``T = ln d`` and its inverse, FCOS's
+    centerness target and the IoU loss written out, and the refinement step (Eq. 14-15) as
+    autograd of that reference L_UM. Only the head's network (its convs) is the head's."""
+    import math
+
+    from reference_ugs import ref_grid, ref_terms
+
+    stock = _build(FCOS, "FCOSHead")
+    stock.norm_on_bbox = True
+    grid = ref_grid(alpha, beta, n)
+    g = torch.tensor(grid, dtype=torch.float64)
+    sizes = [f.shape[-2:] for f in feats]
+    points = stock.prior_generator.grid_priors(sizes, dtype=torch.float32, device="cpu")
+    labels, targets = stock.get_targets(points, [s.gt_instances for s in samples])
+    labels, targets = torch.cat(labels), torch.cat(targets).double()          # level-major, image-major
+    pos = ((labels >= 0) & (labels < 3)).nonzero().reshape(-1)
+    t = targets[pos]                                                          # (P, 4) l, t, r, b in strides
+    lr, tb = t[:, [0, 2]], t[:, [1, 3]]
+    w = torch.sqrt(lr.min(1).values / lr.max(1).values * tb.min(1).values / tb.max(1).values)
+    T = torch.log(t)                                                          # the log mapping
+
+    def logits_at_positives(reg_maps):
+        flat = torch.cat([r.permute(0, 2, 3, 1).reshape(-1, 4, n + 1) for r in reg_maps])
+        return flat[pos].double()
+
+    def ce_um(lg):
+        ce = um = 0.0
+        for i in range(len(pos)):
+            for s in range(4):
+                c, e = ref_terms(lg[i, s][None], T[i, s][None], grid)
+                ce, um = ce + w[i] * c, um + w[i] * e
+        return ce / (4 * w.sum()), um / (4 * w.sum())
+
+    reg = [head.forward_reg(f, i) for i, f in enumerate(feats)]
+    lg = logits_at_positives(reg)
+    ce, um = ce_um(lg)
+    # the control's IoU loss on the decoded expectation d = exp(sum p_k g_k), per side
+    d = torch.exp((lg.softmax(-1) * g).sum(-1))
+    inter = (torch.minimum(d[:, 0], t[:, 0]) + torch.minimum(d[:, 2], t[:, 2])) * \
+            (torch.minimum(d[:, 1], t[:, 1]) + torch.minimum(d[:, 3], t[:, 3]))
+    area = lambda b: (b[:, 0] + b[:, 2]) * (b[:, 1] + b[:, 3])  # noqa: E731
+    iou = inter / (area(d) + area(t) - inter)
+    iou_loss = (w * -torch.log(iou.clamp_min(1e-6))).sum() / w.sum()
+    # the refinement step: P_i + rho g_i / ||g_i|| per image and level, g = d L_UM / d P_i
+    grads = torch.autograd.grad(um, feats, allow_unused=True)
+    deltas = []
+    for f, gr in zip(feats, grads):
+        gr = torch.zeros_like(f) if gr is None else gr
+        norm = gr.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None, None]
+        deltas.append(torch.where(norm > 1e-12, rho * gr / norm, torch.zeros_like(gr)))
+    ce_p, um_p = ce_um(logits_at_positives([head.forward_reg(f + dl, i)
+                                            for i, (f, dl) in enumerate(zip(feats, deltas))]))
+    return dict(loss_ce=ce, loss_um=lam * um, loss_ur=gamma * (ce_p + lam * um_p), loss_bbox=iou_loss,
+                num_pos=len(pos), ok=math.isfinite(float(iou_loss)))
+
+
+def test_ugs_fcos_losses_and_refinement_match_a_reference_built_without_the_kit():
+    # the configuration of configs/fcos/fcos_r50_fpn_ugs_1x_visdrone.py, on a tiny head
+    cfg = dict(alpha=3.0, beta=1.0, n=16, mapping="log", lam=0.5, gamma=0.5, rho=0.5)
+    head = _build(FCOS, "UGSFCOSHead", **cfg)
+    with torch.no_grad():                                   # off the uniform start (init zeroes conv_reg)
+        head.conv_reg.weight.add_(0.05 * torch.randn_like(head.conv_reg.weight))
+    head.train()
+    feats, samples = _inputs(seed=11)
+    got = head.loss(feats, samples)
+    ref = _fcos_reference_losses(head, feats, samples, **{k: cfg[k] for k in ("alpha", "beta", "n", "lam",
+                                                                               "gamma", "rho")})
+    assert ref["num_pos"] >= 10
+    for key in ("loss_ce", "loss_um", "loss_ur"):
+        torch.testing.assert_close(got[key].double(), ref[key].detach(), rtol=1e-4, atol=1e-6)
+
+
+def test_fcos_control_is_the_iou_loss_on_the_ugs_parametrisation():
+    # configs/fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py: the UGS head, Eq. 16 off, FCOS's IoU loss
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    control = Config.fromfile(os.path.join(root, "configs/fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py")).model.bbox_head
+    assert control.type == "UGSFCOSHead" and control.loss_bbox.type == "IoULoss"
+    cfg = dict(control.ugs)
+    assert (cfg["loss_weight"], cfg["gamma"]) == (0.0, 0.0)
+    head_cfg = _head_cfg(FCOS, "UGSFCOSHead", **cfg)
+    head_cfg.loss_bbox = control.loss_bbox
+    torch.manual_seed(0)
+    head = MODELS.build(head_cfg)
+    head.init_weights()
+    with torch.no_grad():
+        head.conv_reg.weight.add_(0.05 * torch.randn_like(head.conv_reg.weight))
+    head.train()
+    feats, samples = _inputs(seed=12)
+    got = head.loss(feats, samples)
+    ref = _fcos_reference_losses(head, feats, samples, alpha=cfg["alpha"], beta=cfg["beta"], n=cfg["n"],
+                                 lam=cfg["lam"], gamma=0.0, rho=cfg["rho"])
+    torch.testing.assert_close(got["loss_bbox"].double(), ref["loss_bbox"].detach(), rtol=1e-4, atol=1e-6)
+    assert got["loss_ce"].item() == 0.0 and got["loss_um"].item() == 0.0 and "loss_ur" not in got
+    got["loss_bbox"].backward()
+    assert head.conv_reg.weight.grad.abs().sum() > 0       # the IoU loss trains the distributions

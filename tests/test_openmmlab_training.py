@@ -57,8 +57,56 @@ def test_quick_profile_changes_size_not_method():
     assert quick.model.bbox_head.ugs == paper.model.bbox_head.ugs
     assert quick.model.backbone.depth == 18 and quick.model.backbone.init_cfg is None
     assert quick.train_cfg.max_epochs == 6
-    # decays at floor(6 * 8/12) = 4 and floor(6 * 11/12) = 5
-    assert [s for s in quick.param_scheduler if s.type == "MultiStepLR"][0].milestones == [4, 5]
+
+
+def _lr_per_iteration(schedule, epoch_length, iterations, base_lr=0.01):
+    """The lr each iteration trains with, stepping mmengine's schedulers built from ``schedule``
+    as its runner does (built with the epoch length, stepped after every iteration)."""
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    import ugs.openmmlab.runtime  # noqa: F401  (registers the kit's schedulers)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base_lr)
+    scheds = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=opt, epoch_length=epoch_length))
+              for s in schedule]
+    lrs = []
+    for _ in range(iterations):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        for sch in scheds:
+            sch.step()
+    return lrs
+
+
+@pytest.mark.parametrize("config, warmup", [(CONFIGS[0], ("constant", 1 / 3)),       # FCOS
+                                            ("configs/gfl/gfl_r50_fpn_1x_visdrone.py", ("linear", 0.001))])
+def test_quick_schedule_keeps_most_steps_at_the_base_rate(config, warmup):
+    # 3 epochs x 50 iterations. Worked out by hand: the warm-up spans round(0.1 * 3 * 50) = 15
+    # iterations (mmengine's warm-ups are back at the base rate on their last one, iteration 14);
+    # the 1x configs' last decay, epoch 11 of 12, moves to round(11/12 * 150) = round(137.5) = 138.
+    cfg = build_config(os.path.join(ROOT, config), profile="quick", work_dir="/tmp/w", epochs=3)
+    lrs = _lr_per_iteration(cfg.param_scheduler, epoch_length=50, iterations=150)
+    kind, factor = warmup
+    if kind == "constant":
+        expected_warmup = [0.01 * factor] * 14
+    else:   # mmengine's LinearLR: factor at 0, then linearly to 1 at iteration 14
+        expected_warmup = [0.01 * (factor + (1 - factor) * i / 14) for i in range(14)]
+    expected = expected_warmup + [0.01] * (138 - 14) + [0.001] * (150 - 138)
+    assert lrs == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert sum(v == pytest.approx(0.01) for v in lrs) / 150 >= 0.8     # "most steps at the base rate"
+
+
+def test_quick_schedule_of_a_one_epoch_run_and_of_dino():
+    # 1 epoch of 24 iterations (notebook 09's runs): warm-up max(2, round(2.4)) = 2 iterations,
+    # decay at round(22) = 22. DINO (no warm-up in its config, decay at epoch 20 of 24): at
+    # round(20/24 * 24) = 20 of a 24-iteration run.
+    cfg = build_config(os.path.join(ROOT, "configs/faster_rcnn/table6/l2_baseline.py"), profile="quick",
+                       work_dir="/tmp/w", epochs=1)
+    lrs = _lr_per_iteration(cfg.param_scheduler, epoch_length=24, iterations=24)
+    assert lrs == pytest.approx([0.01 * 0.001, 0.01] + [0.01] * 20 + [0.001] * 2, rel=1e-9)
+    dino = build_config(os.path.join(ROOT, "configs/dino/dino_5scale_r50_24e_visdrone.py"), profile="quick",
+                        work_dir="/tmp/w", epochs=1)
+    lrs = _lr_per_iteration(dino.param_scheduler, epoch_length=24, iterations=24, base_lr=2e-4)
+    assert lrs == pytest.approx([2e-4] * 20 + [2e-5] * 4, rel=1e-9)
 
 
 def test_schedule_scaling_keeps_the_decay_fractions():

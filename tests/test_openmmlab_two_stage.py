@@ -19,11 +19,10 @@ from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 import ugs.openmmlab.runtime  # noqa: E402,F401
+from reference_ugs import ref_grid, ref_weighted_terms  # noqa: E402
 import ugs.openmmlab.two_stage  # noqa: E402,F401
-from ugs.localization import localization_ce  # noqa: E402
 from ugs.openmmlab.train import shrink_two_stage  # noqa: E402
 from ugs.refinement import refine_perturbation  # noqa: E402
-from ugs.uncertainty import uncertainty_loss  # noqa: E402
 
 register_all_modules()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,9 +220,10 @@ def hand_rpn_terms(bbox_preds, targets, bins, grid, lam):
     t = torch.cat(bbox_targets, 1).reshape(-1, 4)
     w = torch.cat(bbox_weights, 1).reshape(-1, 4)
     pos = w[:, 0] > 0
-    ce = localization_ce(lg[pos], t[pos], grid, weight=w[pos], avg_factor=avg_factor)
-    um = uncertainty_loss(lg[pos], weight=w[pos], avg_factor=avg_factor)
-    return ce, lam * um, um
+    # Eq. 10 / 12 from tests/reference_ugs.py (independent of the kit's core), float64
+    ref = ref_grid(grid.alpha, grid.beta, grid.n)
+    ce, um = ref_weighted_terms(lg[pos], t[pos], w[pos], ref, avg_factor)
+    return ce.float(), (lam * um).float(), um.float()
 
 
 def test_rpn_loss_is_ce_plus_lambda_um_on_eq1_deltas_normalised_like_l1():
@@ -280,10 +280,10 @@ def test_rcnn_loss_is_ce_plus_lambda_um_over_the_sampled_rois(agnostic):
         rows.append(torch.stack([logits[i, (c * 4 + k) * bins:(c * 4 + k + 1) * bins]
                                  for k in range(4)]))
     pos_logits = torch.stack(rows)
-    ce = localization_ce(pos_logits, targets[[0, 1, 3]], head.ugs_grid, avg_factor=5)
-    um = uncertainty_loss(pos_logits, avg_factor=5)
-    torch.testing.assert_close(losses["loss_ce"], ce)
-    torch.testing.assert_close(losses["loss_um"], 0.5 * um)
+    grid = ref_grid(head.ugs_grid.alpha, head.ugs_grid.beta, head.ugs_grid.n)   # independent Eq. 9
+    ce, um = ref_weighted_terms(pos_logits, targets[[0, 1, 3]], torch.ones(3, 4), grid, 5)
+    torch.testing.assert_close(losses["loss_ce"], ce.float())
+    torch.testing.assert_close(losses["loss_um"], 0.5 * um.float())
     torch.testing.assert_close(losses["loss_cls"], F.cross_entropy(cls, labels))
     assert "loss_bbox" not in losses
     (losses["loss_ce"] + losses["loss_um"]).backward()
@@ -359,9 +359,9 @@ def test_rcnn_refinement_perturbs_the_levels_through_roialign():
 
     def pos_terms(lg):
         lg = lg.view(len(lg), NUM_CLASSES, 4, 6)[pos, labels[pos]]
-        ce = localization_ce(lg, t[pos], bh.ugs_grid, weight=w[pos], avg_factor=len(labels))
-        um = uncertainty_loss(lg, weight=w[pos], avg_factor=len(labels))
-        return ce, um
+        grid = ref_grid(bh.ugs_grid.alpha, bh.ugs_grid.beta, bh.ugs_grid.n)   # tests/reference_ugs.py
+        ce, um = ref_weighted_terms(lg, t[pos], w[pos], grid, len(labels))
+        return ce.float(), um.float()
 
     ce, um = pos_terms(logits)
     torch.testing.assert_close(losses["loss_ce"], ce)

@@ -28,6 +28,7 @@ from ugs.openmmlab.train import build_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE1 = ["fcos/fcos_r50_fpn_1x_visdrone.py", "fcos/fcos_r50_fpn_ugs_1x_visdrone.py",
+          "fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py",                      # the FCOS control
           "gfl/gfl_r50_fpn_1x_visdrone.py", "gfl/gfl_r50_fpn_ugs_1x_visdrone.py",
           "faster_rcnn/faster_rcnn_r50_fpn_1x_visdrone.py", "faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py",
           "cascade_rcnn/cascade_rcnn_r50_fpn_1x_visdrone.py", "cascade_rcnn/cascade_rcnn_r50_fpn_ugs_1x_visdrone.py",

@@ -19,6 +19,7 @@ from ugs.papers import load_table
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEASURED = os.path.join(ROOT, "papers_tables", "measured", "table1_quick_synthetic.csv")
 PAIRS = (("fcos", "fcos_ugs"), ("gfl_v1", "gfl_v1_ugs"))
+CONTROLS = {"fcos_grid_iou": "configs/fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py"}   # not rows of Table 1
 CONFIGS = {"fcos": "configs/fcos/fcos_r50_fpn_1x_visdrone.py",
            "fcos_ugs": "configs/fcos/fcos_r50_fpn_ugs_1x_visdrone.py",
            "gfl_v1": "configs/gfl/gfl_r50_fpn_1x_visdrone.py",
@@ -42,7 +43,7 @@ def test_notebook_03_trains_every_implemented_row_with_its_config():
     # row is there with its config (read from the notebook's source, not imported: it runs)
     with open(NOTEBOOK, encoding="utf-8") as f:
         text = f.read()
-    for row, config in CONFIGS.items():
+    for row, config in {**CONFIGS, **CONTROLS}.items():
         assert re.search(rf'\(\s*"{re.escape(config)}",\s*"{re.escape(row)}",', text), row
 
 
@@ -54,11 +55,12 @@ def _measured():
 def test_measured_quick_profile_is_in_the_paper_schema():
     records = _measured()
     paper_rows = set(load_table(1).rows())
-    assert {row for row, _ in records} == {r for pair in PAIRS for r in pair}
+    assert {row for row, _ in records} == {r for pair in PAIRS for r in pair} | set(CONTROLS)
     for (row, col), r in records.items():
-        assert row in paper_rows and col in ("AP", "AP50", "AP_s", "AP_m", "AP_l", "train_loss")
+        assert (row in paper_rows) != (row in CONTROLS), row     # a Table 1 row, or a control
+        assert col in ("AP", "AP50", "AP_s", "AP_m", "AP_l", "train_loss")
         assert r["status"] == "measured" and r["run"].startswith("03_visdrone_detectors/")
-        assert f"ugs.openmmlab.train {CONFIGS[row]} --profile quick" in r["source"]
+        assert f"ugs.openmmlab.train {({**CONFIGS, **CONTROLS})[row]} --profile quick" in r["source"]
         if col == "train_loss":   # the mean logged loss: a positive, finite number
             assert 0.0 < r["value"] < 100.0
         else:

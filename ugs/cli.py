@@ -9,6 +9,13 @@
     ugs data visdrone SPLIT_DIR OUT_JSON
         convert one VisDrone-DET split folder (images/ + annotations/) to COCO JSON and print
         the report
+    ugs data synth-layouts ROOT
+        write a synthetic set again as ROOT/VOCdevkit and ROOT/coco (same images; Table 4's
+        quick profile reads them through mmdet's VOCDataset / CocoDataset)
+    ugs data check voc|coco ROOT [--json]
+        check a VOCdevkit or COCO 2017 folder before training: images and objects per split
+        (every object kept, difficult / crowd, or rejected with its reason), missing image
+        files, malformed XML / JSON with file and line; exit status 1 when anything is wrong
     ugs train CONFIG [--profile quick|paper] [--data-root D] [--work-dir W] [--epochs N] ...
         train and evaluate a kit config (``python -m ugs.openmmlab.train --help``; needs the
         OpenMMLab stack)
@@ -74,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(subparser=v)
 
+    y = dsub.add_parser("synth-layouts", help="write the synthetic set again in the VOC and COCO layouts",
+                        description="Write ROOT's synthetic set as ROOT/VOCdevkit (VOC2007 trainval / test) "
+                                    "and ROOT/coco (instances_train2017 / val2017), same images "
+                                    "(ugs.data.layouts: class mapping, difficult, ignored regions).")
+    y.add_argument("root", metavar="ROOT", help="a synthetic set made by `ugs data synth`")
+    y.set_defaults(subparser=y)
+
+    c = dsub.add_parser("check", help="check a VOC or COCO folder before training",
+                        description="Check a PASCAL VOC (VOCdevkit) or COCO 2017 folder: counts per "
+                                    "split, missing image files, malformed annotations with file and "
+                                    "line. Exit status 1 when anything is missing or malformed.")
+    c.add_argument("format", choices=("voc", "coco"), help="the data set's format")
+    c.add_argument("root", metavar="ROOT", help="the VOCdevkit folder, or the COCO folder holding annotations/")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(subparser=c)
+
     t = sub.add_parser("train", add_help=False, help="train and evaluate a kit config "
                        "(arguments of python -m ugs.openmmlab.train)")
     t.add_argument("train_args", nargs=argparse.REMAINDER)
@@ -138,6 +161,24 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 1
         _print_report(report, args.json)
         return 0
+    if args.data_command == "synth-layouts":
+        from .data.layouts import write_layout_copies
+        root = Path(args.root)
+        if not (root / "annotations" / "train.json").is_file():
+            sub.error(f"argument ROOT: {root} has no annotations/train.json (make it with: ugs data synth {root})")
+        for fmt, reports in write_layout_copies(root).items():
+            for split, counts in reports.items():
+                print(f"{fmt} {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+        print(f"wrote {root / 'VOCdevkit'} and {root / 'coco'}")
+        return 0
+    if args.data_command == "check":
+        from .data.check import check_coco, check_voc, format_check
+        root = Path(args.root)
+        if not root.is_dir():
+            sub.error(f"argument ROOT: {root} is not a folder")
+        report = (check_voc if args.format == "voc" else check_coco)(root)
+        print(json.dumps(report, indent=2) if args.json else format_check(report), flush=True)
+        return 1 if report["problems"] else 0
     parser.error("unknown command")     # unreachable: the subparsers are required
     return 2
 

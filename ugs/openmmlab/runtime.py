@@ -4,3 +4,4 @@ from . import models  # noqa: F401  (every UGS / baseline model component, see i
 from .diagnostics_hook import GradientDiagnosticsHook  # noqa: F401
 from .metric import VisDroneMetric  # noqa: F401
 from .optim import NonFiniteGuardOptimWrapper  # noqa: F401
+from . import schedulers  # noqa: F401  (the quick profile's fractional-epoch schedules)
