@@ -33,12 +33,16 @@ DEFAULT = ["fcos/fcos_r50_fpn_1x_visdrone.py", "fcos/fcos_r50_fpn_ugs_1x_visdron
 
 
 def all_configs():
-    """Table 1's configs, the FCOS control, and Table 6's rows: every config the README gives a
-    paper command for (Table 7's points are options of the Faster R-CNN w/ UGS config)."""
+    """Table 1's configs, the FCOS control, Table 6's rows and Table 4's configs: every config the
+    README gives a paper command for (Table 7's points are options of the Faster R-CNN w/ UGS
+    config). The H200 check of session 4 ran the 24 before Table 4's were added."""
     from ugs.ablation import TABLE6_CONFIGS
 
     extra = ["fcos/fcos_r50_fpn_grid_iou_1x_visdrone.py"]
-    return list(dict.fromkeys(DEFAULT + extra + [p.removeprefix("configs/") for p in TABLE6_CONFIGS.values()]))
+    table4 = [f"table4/faster_rcnn_{r}_fpn{u}_1x_{d}.py" for d in ("voc0712", "coco") for r in ("r50", "r101")
+              for u in ("", "_ugs")]
+    return list(dict.fromkeys(DEFAULT + extra + [p.removeprefix("configs/") for p in TABLE6_CONFIGS.values()]
+                              + table4))
 
 
 def batch(model, n, h, w, boxes, device, seed=0):
@@ -102,7 +106,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--configs", nargs="+", default=DEFAULT, help="paths under configs/")
-    ap.add_argument("--all", action="store_true", help="every paper config (Table 1, the FCOS control, Table 6)")
+    ap.add_argument("--all", action="store_true", help="every paper config (Table 1, the FCOS control, Table 6, Table 4)")
     ap.add_argument("--images", type=int, default=4, help="images per step (the paper: 16 over 4 GPUs)")
     ap.add_argument("--size", type=int, nargs=2, default=(800, 1333), metavar=("H", "W"))
     ap.add_argument("--out", default="outputs/benchmarks/paper_step.json")

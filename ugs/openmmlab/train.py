@@ -344,6 +344,12 @@ def main(argv=None) -> int:
                        launcher=args.launcher, resume=args.resume,
                        options=_parse_options(args.cfg_options))
     result = run(cfg)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # an explicit shutdown after a successful run: a process group left to interpreter
+        # finalization can abort the process (gloo's worker threads, SIGABRT after training)
+        dist.destroy_process_group()
     m = result["metrics"]
     if m:
         print("final: " + ", ".join(f"{k} {100 * m[k]:.1f}" for k in
