@@ -36,13 +36,10 @@ ROWS = {
 
 def per_epoch(work_dir: pathlib.Path) -> list:
     """The validation entries of a run's log: epoch, AP, AP50, AP_s (percent, as mmengine logs)."""
-    from ugs.openmmlab.train import read_scalars
+    from ugs.openmmlab.runs import run_scalars
 
-    logs = sorted(work_dir.glob("*/vis_data/scalars.json"))
-    if not logs:
-        raise FileNotFoundError(f"no vis_data/scalars.json under {work_dir}")
     return [dict(epoch=e["step"], AP=e["visdrone/AP"], AP50=e["visdrone/AP50"], AP_s=e["visdrone/AP_s"])
-            for e in read_scalars(str(logs[-1].parent.parent)) if "visdrone/AP" in e]
+            for e in run_scalars(work_dir) if "visdrone/AP" in e]
 
 
 def main(argv=None) -> int:

@@ -95,6 +95,12 @@ class _Split:
     def problem(self, kind: str, text: str) -> None:
         self.problems[kind].append(text)
 
+    def reject(self, reason: str, where: str, detail: str = "") -> None:
+        """Count an object as rejected for ``reason`` and list it as a malformed object."""
+        self.rejected[reason] += 1
+        self.counts["rejected"] += 1
+        self.problem("malformed object", f"{where}: {reason}" + (f" {detail}" if detail else ""))
+
     def as_dict(self) -> dict:
         return dict(split=self.name, counts=dict(self.counts), per_class=dict(sorted(self.per_class.items())),
                     rejected=dict(self.rejected),
@@ -145,15 +151,12 @@ def _check_voc_xml(path: Path, image_dir: Path, split: _Split) -> None:
         elif coords[2] <= coords[0] or coords[3] <= coords[1]:
             reason, detail = "empty box", str(coords)
         if reason:
-            split.rejected[reason] += 1
-            split.counts["rejected"] += 1
-            split.problem("malformed object", f"{where}: {reason}" + (f" {detail}" if detail else ""))
+            split.reject(reason, where, detail)
             continue
         difficult = obj.find("difficult")
         if difficult is not None and not difficult.text.strip().lstrip("-").isdigit():
-            split.rejected["<difficult> is not an integer"] += 1      # mmdet's int() would fail on it
-            split.counts["rejected"] += 1
-            split.problem("malformed object", f"{where}: <difficult> is not an integer: {difficult.text.strip()!r}")
+            # mmdet's int() would fail on it
+            split.reject("<difficult> is not an integer", where, f"{difficult.text.strip()!r}")
             continue
         is_difficult = difficult is not None and int(difficult.text) != 0
         split.counts["difficult" if is_difficult else "kept"] += 1
@@ -241,9 +244,7 @@ def check_coco(root) -> dict:
             elif bbox[2] <= 0 or bbox[3] <= 0:
                 reason, detail = "empty box (width or height <= 0)", repr(bbox)
             if reason:
-                split.rejected[reason] += 1
-                split.counts["rejected"] += 1
-                split.problem("malformed object", f"{where}: {reason} {detail}")
+                split.reject(reason, where, detail)
                 continue
             split.counts["crowd" if ann.get("iscrowd") else "kept"] += 1
             split.per_class[str(cats[ann["category_id"]])] += 1

@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Dict
 from xml.sax.saxutils import escape
 
-from .check import VOC_CLASSES
-
 __all__ = ["COCO_CATEGORIES", "VISDRONE_TO_COCO", "VISDRONE_TO_VOC", "write_voc_copy", "write_coco_copy",
            "write_layout_copies"]
 

@@ -48,8 +48,6 @@ UGS_KEYS = ("loss_ce", "loss_um")
 
 def select_terms(losses: Dict, suffixes: Sequence[str]):
     """The sum of the loss-dict entries whose key ends with one of ``suffixes``, and the keys."""
-    import torch
-
     keys = sorted(k for k in losses if k.endswith(tuple(suffixes)))
     if not keys:
         raise KeyError(f"no loss key ends with {list(suffixes)}; keys: {sorted(losses)}")
@@ -114,7 +112,9 @@ def measure(args) -> dict:
 
     register_all_modules()          # mmdet's datasets and transforms, mmdet the default scope
     cfg_b, base, _ = _build(args.base_config, args, ugs=False)
-    cfg_u, ugs_model, ugs_opts = _build(args.ugs_config, args, ugs=True)
+    _, ugs_model, ugs_opts = _build(args.ugs_config, args, ugs=True)
+    models = [(name, model, keys, [p for p in model.parameters() if p.requires_grad])
+              for name, model, keys in (("base", base, BASE_KEYS), ("ugs", ugs_model, UGS_KEYS))]
     torch.manual_seed(args.seed)
     loader = Runner.build_dataloader(cfg_b.train_dataloader, seed=args.seed)
     rows, t0 = [], time.perf_counter()
@@ -122,8 +122,7 @@ def measure(args) -> dict:
         if i == args.batches:
             break
         row = {"batch": i}
-        for name, model, keys in (("base", base, BASE_KEYS), ("ugs", ugs_model, UGS_KEYS)):
-            params = [p for p in model.parameters() if p.requires_grad]
+        for name, model, keys, params in models:
             data = model.data_preprocessor(batch, True)
             torch.manual_seed(args.seed + i)          # the same denoising noise for both models
             losses = model.loss(data["inputs"], data["data_samples"])

@@ -19,7 +19,7 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 __all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "count_images", "train_command", "portable", "condense", "loss_terms",
-           "train", "train_loss"]
+           "train", "run_scalars", "train_loss"]
 
 
 def resolve(path, root) -> pathlib.Path:
@@ -193,6 +193,21 @@ def train(name: str, cmd: List[str], work_dir, root,
     return run
 
 
+def _scalars_file(work_dir) -> pathlib.Path:
+    logs = sorted(pathlib.Path(work_dir).glob("*/vis_data/scalars.json"))
+    if not logs:
+        raise FileNotFoundError(f"no */vis_data/scalars.json under {work_dir}: did the run log?")
+    return logs[-1]
+
+
+def run_scalars(work_dir) -> list:
+    """The logged scalars of a run (one dict per logged step), from mmengine's
+    ``<work_dir>/<timestamp>/vis_data/scalars.json`` of the newest run folder."""
+    from .train import read_scalars   # standard library only at import
+
+    return read_scalars(str(_scalars_file(work_dir).parent.parent))
+
+
 def train_loss(work_dir) -> float:
     """The mean of the total training loss over the logged iterations of a run's last epoch
     (mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json``, newest run folder).
@@ -200,14 +215,9 @@ def train_loss(work_dir) -> float:
     A precise fingerprint of the run where AP cannot be one (a smoke run at AP 0): the
     measured tables carry it as column ``train_loss``. Raises FileNotFoundError / ValueError
     naming the file when the run logged no training loss."""
-    logs = sorted(pathlib.Path(work_dir).glob("*/vis_data/scalars.json"))
-    if not logs:
-        raise FileNotFoundError(f"no */vis_data/scalars.json under {work_dir}: did the run log?")
-    from .train import read_scalars   # standard library only at import
-
-    train = [e for e in read_scalars(str(logs[-1].parent.parent)) if "loss" in e and "epoch" in e]
+    train = [e for e in run_scalars(work_dir) if "loss" in e and "epoch" in e]
     if not train:
-        raise ValueError(f"{logs[-1]}: no logged training loss")
+        raise ValueError(f"{_scalars_file(work_dir)}: no logged training loss")
     last = max(e["epoch"] for e in train)
     values = [float(e["loss"]) for e in train if e["epoch"] == last]
     return sum(values) / len(values)

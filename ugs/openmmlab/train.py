@@ -11,9 +11,10 @@ only the size of the run, never the method: ResNet-18 from scratch (no download)
 FPN and head with 2 convs, images at ``image_size`` (default 256), 4 images per step, lr 0.01,
 and the config's schedule compressed onto the short run so that most steps are at the base rate
 (the config's own warm-up over the first tenth of the iterations, one x0.1 decay where the
-config's last decay sits; see ``_quick_schedule``). Every run writes the fully merged config (``merged_config.py``) into its work dir next to its checkpoints, logs and
-``metrics.json``; training shows progress and ETA in the log, resumes exactly with
-``--resume``, and skips and counts non-finite steps (``NonFiniteGuardOptimWrapper``).
+config's last decay sits; see ``_quick_schedule``). Every run writes the fully merged config
+(``merged_config.py``) into its work dir next to its checkpoints, logs and ``metrics.json``;
+training shows progress and ETA in the log, resumes exactly with ``--resume``, and skips and
+counts non-finite steps (``NonFiniteGuardOptimWrapper``).
 """
 from __future__ import annotations
 
