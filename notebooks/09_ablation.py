@@ -34,7 +34,7 @@
 # **Two profiles.** `paper` is the paper's recipe (R-50, VisDrone, 1333 x 800, 12 epochs,
 # 16 images per step, all 13 rows: about 13 x 1x-schedule trainings on GPUs). `quick` is a
 # smoke sweep that fits in minutes on a CPU: three rows (L2, Smooth-L1, full UGS), ResNet-18
-# from scratch, 80 synthetic 256 px training images, one epoch. The paper profile is one
+# from scratch, 40 synthetic 256 px training images, one epoch. The paper profile is one
 # command:
 #
 # ```bash
@@ -95,7 +95,7 @@ work_dir = "work_dirs/09_ablation"  # checkpoints and logs go to <work_dir>/<row
 seed = 0  # training seed (mmengine randomness)
 max_per_img = 500  # detections kept per image and evaluated (the VisDrone toolkit's 500)
 image_size = 256  # quick profile only: the side images are resized to
-train_images = 80  # quick profile only: train on the first N images (None: all)
+train_images = 40  # quick profile only: train on the first N images (None: all)
 output_dir = "outputs/09_ablation"  # measured table and figures are written here
 
 # %%
@@ -383,13 +383,13 @@ plt.show()
 # %% [markdown]
 # ## 6 · What the tiny setting can and cannot show
 #
-# The quick profile is a **real run of a tiny setting**: ResNet-18 from scratch, 80 synthetic
-# 256 px images, one epoch (20 steps of 4 images), three rows, evaluated on 50 synthetic
+# The quick profile is a **real run of a tiny setting**: ResNet-18 from scratch, 40 synthetic
+# 256 px images, one epoch (10 steps of 4 images), three rows, evaluated on 50 synthetic
 # images. It shows that every piece of the ablation works end to end: the row configs, the
 # baseline losses, the UGS heads with their knobs, training, VisDrone-style evaluation, and a
 # table in the paper's schema next to Table 6.
 #
-# It **cannot** show any of Table 6's differences. After 20 steps from scratch every row
+# It **cannot** show any of Table 6's differences. After 10 steps from scratch every row
 # is at or near AP 0, so the measured differences are noise; the paper's differences between
 # rows are 0.1-2.9 AP after a full 1x schedule of an ImageNet-pretrained R-50 on 6,471
 # VisDrone images, well below what one short run per row can resolve even on a larger CPU

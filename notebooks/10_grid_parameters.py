@@ -36,9 +36,9 @@
 # | | `quick` (the default) | `paper` |
 # |---|---|---|
 # | points | 2 of the 15 (one per stage), a smoke sweep | all 15 (12 distinct runs, see below) |
-# | data | the kit's synthetic set (the first 80 of its 200 train images; 50 val images) | VisDrone-DET 2019 |
+# | data | the kit's synthetic set (the first 40 of its 200 train images; 50 val images) | VisDrone-DET 2019 |
 # | model, schedule | ResNet-18 from scratch, 128 px, 1 epoch, CPU | R-50, 1333 x 800, 12 epochs, 16 images per step, SGD 0.02 (Sec. 4.1.2) |
-# | time | about 3-4 minutes | 12 GPU trainings of Faster R-CNN |
+# | time | about 1 minute | 12 GPU trainings of Faster R-CNN |
 #
 # ```bash
 # papermill notebooks/10_grid_parameters.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4
@@ -91,7 +91,7 @@ _t_start = time.perf_counter()
 # * `gpus`: GPUs per run (> 1 launches `torch.distributed.run`; the paper: 4).
 # * `image_size`: quick profile only, the side the images are resized to.
 # * `train_images`: quick profile only, train on the first N training images (`None`: all; the
-#   default 80 keeps the main job within its time; the test command's set uses 24).
+#   default 40 keeps the main job within its time; the test command's set uses 24).
 # * Each run's work dir (`work_dir/<run>`) is deleted before it trains.
 
 # %% tags=["parameters"]
@@ -105,7 +105,7 @@ work_dir = "work_dirs/10_grid_parameters"  # each run trains in <work_dir>/<run>
 seed = 0  # training seed
 max_per_img = 500  # detections kept per image and evaluated
 image_size = 128  # quick profile only
-train_images = 80  # quick profile only: train on the first N images (None: all 200)
+train_images = 40  # quick profile only: train on the first N images (None: all 200)
 output_dir = "outputs/10_grid_parameters"  # measured table and figure
 
 # %% [markdown]

@@ -44,7 +44,7 @@
 # |---|---|---|
 # | data | the kit's synthetic small-object set (256 px) | VisDrone-DET 2019 train |
 # | backbone | ResNet-18 from scratch, 64-channel FPN and heads | ResNet-50, ImageNet-pretrained |
-# | iterations recorded | the first 25 of training, 4 images each | the first 100 (Sec. 4.6), 16 images each |
+# | iterations recorded | the first 20 of training, 4 images each | the first 100 (Sec. 4.6), 16 images each |
 # | seeds | 2 | 3 |
 #
 # Paper profile: `papermill notebooks/11_gradient_variance.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone`
@@ -84,7 +84,7 @@ _t_start = time.perf_counter()
 # ## Parameters
 #
 # * `profile`: `"quick"` or `"paper"` (the table above); `dataset`, `data_root` as in notebook 03.
-# * `iters`: iterations recorded from the start of training (`None`: quick 25, paper 100).
+# * `iters`: iterations recorded from the start of training (`None`: quick 20, paper 100).
 # * `seeds`: one Smooth-L1 and one UGS run per seed (`None`: quick [0, 1], paper [0, 1, 2]).
 # * Re-running retrains: each run's work dir is deleted first.
 
@@ -92,7 +92,7 @@ _t_start = time.perf_counter()
 profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (VisDrone, GPUs)
 dataset = "synthetic"  # "synthetic" or "visdrone"
 data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
-iters = None  # iterations recorded; None: quick 25, paper 100 (Sec. 4.6)
+iters = None  # iterations recorded; None: quick 20, paper 100 (Sec. 4.6)
 seeds = None  # None: quick [0, 1], paper [0, 1, 2]
 image_size = 256  # quick profile only
 work_dir = "work_dirs/11_gradient_variance"  # runs go to <work_dir>/<loss>_seed<k>
@@ -105,7 +105,7 @@ CONFIGS = {  # loss -> (config, --cfg-options)
                    'model.roi_head.bbox_head.loss_bbox={"type": "SmoothL1Loss", "beta": 1.0, "loss_weight": 1.0}']),
     "ugs": ("configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py", []),
 }
-DEFAULTS = {"quick": dict(iters=25, seeds=[0, 1], batch=4), "paper": dict(iters=100, seeds=[0, 1, 2], batch=16)}
+DEFAULTS = {"quick": dict(iters=20, seeds=[0, 1], batch=4), "paper": dict(iters=100, seeds=[0, 1, 2], batch=16)}
 BUCKETS = width_bucket_names()  # anchor-width buckets (px), Fig. 6 (b)
 
 

@@ -42,7 +42,7 @@
 #
 # | | `quick` (the default) | `paper` |
 # |---|---|---|
-# | data | 48 of the kit's synthetic 256-px training images | VisDrone-DET 2019 train |
+# | data | 40 of the kit's synthetic 256-px training images | VisDrone-DET 2019 train |
 # | model, schedule | ResNet-18 from scratch, 3 epochs, CPU | ResNet-50, the 1x schedule (12 epochs), GPUs |
 #
 # Paper profile: `papermill notebooks/12_gradient_maps.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone`
@@ -91,7 +91,7 @@ profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (VisDrone, GPU
 dataset = "synthetic"  # "synthetic" or "visdrone"
 data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
 epochs = None  # None: quick 3, paper 12
-train_images = None  # None: quick 48, paper all
+train_images = None  # None: quick 40, paper all
 seed = 0
 image_size = 256  # quick profile only
 work_dir = "work_dirs/12_gradient_maps"  # runs go to <work_dir>/<loss>
@@ -104,7 +104,7 @@ RUNS = {  # loss -> (config, --cfg-options)
             'model.roi_head.bbox_head.loss_bbox={"type": "MSELoss", "loss_weight": 1.0}']),
     "ugs": ("configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py", []),
 }
-DEFAULTS = {"quick": dict(epochs=3, train_images=48), "paper": dict(epochs=12, train_images=None)}
+DEFAULTS = {"quick": dict(epochs=3, train_images=40), "paper": dict(epochs=12, train_images=None)}
 
 
 if profile not in DEFAULTS:

@@ -34,20 +34,37 @@ def test_mappings_land_in_the_target_vocabularies():
 
 def test_every_object_is_accounted_for_and_the_checks_are_clean(synth):
     root, reports = synth
-    for split, voc_split, coco_split in (("train", "VOC2007/trainval", "train2017"), ("val", "VOC2007/test", "val2017")):
+    # train -> VOC2007 trainval (first half, rounded up) + VOC2012 trainval (the rest), as VOC07+12
+    for split, voc_lists, coco_split in (("train", ("VOC2007/trainval", "VOC2012/trainval"), "train2017"),
+                                         ("val", ("VOC2007/test",), "val2017")):
         src = _source(root, split)
         n_obj, n_img = len(src["annotations"]), len(src["images"])
         n_ign = sum(len(im.get("ignored_regions") or []) for im in src["images"])
         heavy = sum(a["occlusion"] == 2 for a in src["annotations"])
-        v = reports["voc"][voc_split]
+        v = {k: sum(reports["voc"][lst].get(k, 0) for lst in voc_lists)
+             for k in ("images", "objects", "kept", "difficult", "rejected: under one pixel",
+                       "ignored regions not written")}
         assert v["images"] == n_img and v["objects"] == n_obj
-        assert v.get("kept", 0) + v.get("difficult", 0) + v.get("rejected: under one pixel", 0) == n_obj
-        assert v.get("difficult", 0) <= heavy
-        assert v.get("ignored regions not written", 0) == n_ign
+        assert v["kept"] + v["difficult"] + v["rejected: under one pixel"] == n_obj
+        assert v["difficult"] <= heavy
+        assert v["ignored regions not written"] == n_ign
         c = reports["coco"][coco_split]
         assert c["images"] == n_img and c["objects"] == c["kept"] == n_obj
-    assert check_voc(root / "VOCdevkit")["problems"] == 0
-    assert check_coco(root / "coco")["problems"] == 0
+    stems = ["train_" + p.stem for p in sorted((root / "train" / "images").glob("*.jpg"))]
+    listed = [(root / "VOCdevkit" / y / "ImageSets/Main/trainval.txt").read_text().split() for y in ("VOC2007", "VOC2012")]
+    assert listed[0] + listed[1] == stems and len(listed[0]) == 3 and len(listed[1]) == 3   # 6 train images
+    # the files as written, read back by the data check (another reader): the same counts per list,
+    # so no list's files overwrote another's (VOC2007 holds trainval and test in one folder)
+    voc, coco = check_voc(root / "VOCdevkit"), check_coco(root / "coco")
+    assert voc["problems"] == 0 and coco["problems"] == 0
+    for entry in voc["splits"]:
+        written = reports["voc"][entry["split"]]
+        assert entry["counts"]["images"] == written["images"], entry["split"]
+        assert entry["counts"].get("difficult", 0) == written.get("difficult", 0), entry["split"]
+        assert entry["counts"]["objects"] == written.get("kept", 0) + written.get("difficult", 0), entry["split"]
+    assert sorted(e["split"] for e in voc["splits"]) == sorted(reports["voc"])
+    for entry in coco["splits"]:
+        assert entry["counts"]["objects"] == reports["coco"][entry["split"]]["kept"], entry["split"]
 
 
 def test_mmdets_datasets_read_the_copies_back(synth):
@@ -79,7 +96,7 @@ def test_mmdets_datasets_read_the_copies_back(synth):
     assert len(voc) == len(src["images"])
     for i in range(len(voc)):
         info = voc.get_data_info(i)
-        want = by_file[info["img_path"].split("/")[-1]]
+        want = by_file[info["img_path"].split("/")[-1].removeprefix("val_")]
         got = sorted((tuple(ins["bbox"]), VOC_CLASSES[ins["bbox_label"]], ins["ignore_flag"]) for ins in info["instances"])
         # xmin = round(x) + 1, xmax = round(x + w) written; mmdet subtracts 1 from all four;
         # difficult (heavy occlusion) comes back as ignore_flag 1

@@ -52,3 +52,26 @@ def test_dataset_path_and_count_images(tmp_path):
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "train.json").write_text('{"images": [{"id": 1}, {"id": 2}, {"id": 5}]}')
     assert runs.count_images(tmp_path, "train") == 3
+
+
+def test_train_without_a_result_file(tmp_path):
+    # a run whose metric writes no file (mmdet's VOC metric): only the exit status counts
+    run = runs.train("voc", [sys.executable, "-c", "print(1)"], tmp_path / "out", tmp_path, show=lambda line: None,
+                     expect=None)
+    assert run["result"] is None and "metrics" not in run
+    with pytest.raises(RuntimeError, match="exit 3"):
+        runs.train("bad", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "out", tmp_path,
+                   show=lambda line: None, expect=None)
+
+
+@pytest.mark.parametrize("line, want", [
+    ("11/30 04:08:58 - mmengine - INFO - Epoch(val) [1][50/50]    coco/AP: 0.1230  coco/AP50: 0.4000  "
+     "coco/AP_l: -100.0000  data_time: 0.0024  time: 0.0981", "  epoch 1 val: AP 0.1  AP50 0.4  AP_l -"),
+    ("11/30 04:08:35 - mmengine - INFO - Epoch(val) [4][50/50]    pascal_voc/mAP: 0.5120  pascal_voc/AP50: 0.5120  "
+     "data_time: 0.0023  time: 0.0985", "  epoch 4 val: mAP 0.5  AP50 0.5"),
+    ("11/30 01:46:43 - mmengine - INFO - Epoch(val) [1][50/50]    visdrone/AP: 0.0800  visdrone/AP_l: -100.0000  "
+     "data_time: 0.0028", "  epoch 1 val: AP 0.1  AP_l -"),
+    ("11/30 01:46:43 - mmengine - INFO - Epoch(val) [1][10/50]    eta: 0:00:02  time: 0.0613", None),
+])
+def test_condense_shows_each_metrics_validation_summary(line, want):
+    assert runs.condense(line) == want

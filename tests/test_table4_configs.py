@@ -45,7 +45,8 @@ def test_coco_configs_are_mmdets_1x_recipe(depth):
         assert c.train_cfg.max_epochs == 12
         assert [s.milestones for s in c.param_scheduler if s.type == "MultiStepLR"] == [[8, 11]]
         assert c.optim_wrapper.optimizer.lr == 0.02
-        assert c.val_evaluator.type == "CocoMetric"
+        assert (c.val_evaluator.type, c.val_evaluator.max_dets) == ("CocoBoxMetric", 100)   # the kit's COCO evaluator
+        assert c.val_evaluator.ann_file == "data/coco/annotations/instances_val2017.json" and c.test_evaluator == c.val_evaluator
         assert c.model.roi_head.bbox_head.num_classes == 80
 
 

@@ -42,7 +42,7 @@ def test_measured_quick_profile_is_in_the_paper_schema_and_joins_table6():
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the quick profile (one epoch on 96 synthetic 256-px images, ResNet-18 from scratch, CPU) "
+    "the quick profile (one epoch on 40 synthetic 256-px images, ResNet-18 from scratch, CPU) "
     "leaves every row at AP ~0: it cannot reach Table 6's VisDrone levels, and one run per row "
     "cannot resolve the paper's 0.2-2.9 AP differences; notebook 09 says so. The paper profile "
     "(notebook 09 with -p profile paper) is the run that can test this claim."))

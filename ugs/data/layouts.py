@@ -5,8 +5,9 @@ same images), so the quick profile of Table 4 goes through mmdet's own ``VOCData
     ugs data synth-layouts data/synthetic        # -> data/synthetic/VOCdevkit/, data/synthetic/coco/
 
 Source: the synthetic set's converted COCO JSON (``annotations/{train,val}.json``, VisDrone's
-10 classes). ``train`` becomes VOC2007 ``trainval`` / COCO ``train2017``, ``val`` becomes VOC2007
-``test`` / COCO ``val2017``. Decisions (the data sets have other vocabularies and no ignored
+10 classes). ``train`` becomes COCO ``train2017`` and, as the VOC07+12 recipe reads two years,
+VOC2007 ``trainval`` (its first half, rounded up) plus VOC2012 ``trainval`` (the rest); ``val``
+becomes VOC2007 ``test`` / COCO ``val2017``. Decisions (the data sets have other vocabularies and no ignored
 regions):
 
 * **Classes**, VisDrone -> COCO: pedestrian, people -> person; bicycle; car, van -> car; truck;
@@ -57,6 +58,9 @@ VISDRONE_TO_VOC = {"pedestrian": "person", "people": "person", "bicycle": "bicyc
                    "truck": "car", "tricycle": "motorbike", "awning-tricycle": "motorbike", "bus": "bus",
                    "motor": "motorbike"}
 SPLITS = {"train": ("trainval", "train2017"), "val": ("test", "val2017")}
+#: the VOC copy's split lists: (year, list name, source split, which half of the source's images)
+VOC_LISTS = (("VOC2007", "trainval", "train", 0), ("VOC2012", "trainval", "train", 1),
+             ("VOC2007", "test", "val", None))
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -75,8 +79,8 @@ def _source(root: Path, split: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _voc_xml(image: dict, objects: list) -> str:
-    lines = ["<annotation>", "\t<folder>VOC2007</folder>", f"\t<filename>{escape(image['file_name'])}</filename>",
+def _voc_xml(image: dict, objects: list, folder: str) -> str:
+    lines = ["<annotation>", f"\t<folder>{folder}</folder>", f"\t<filename>{escape(image['file_name'])}</filename>",
              "\t<source><database>UGS kit synthetic set</database></source>",
              "\t<size>", f"\t\t<width>{image['width']}</width>", f"\t\t<height>{image['height']}</height>",
              "\t\t<depth>3</depth>", "\t</size>", "\t<segmented>0</segmented>"]
@@ -89,28 +93,38 @@ def _voc_xml(image: dict, objects: list) -> str:
 
 
 def write_voc_copy(root, out=None) -> Dict[str, dict]:
-    """Write ``root``'s synthetic set as ``out`` (default ``root/VOCdevkit``)/VOC2007. Boxes use
-    VOC's 1-based inclusive pixel coordinates (``xmin = x + 1``, ``xmax = x + w``, rounded);
-    mmdet's ``VOCDataset`` subtracts 1 from all four and its VOC metric measures widths as
-    ``xmax - xmin + 1`` (legacy coordinates), which gives back ``w``. Returns a report per split."""
+    """Write ``root``'s synthetic set as ``out`` (default ``root/VOCdevkit``)/VOC2007 and /VOC2012
+    (:data:`VOC_LISTS`). Boxes use VOC's 1-based inclusive pixel coordinates (``xmin = x + 1``,
+    ``xmax = x + w``, rounded); image ids are the source split's name and the file's stem
+    (``train_s0000000``: the synthetic splits number their images alike, and VOC2007 holds
+    ``trainval`` and ``test`` in one folder). mmdet's ``VOCDataset`` subtracts 1 from all four and its VOC
+    metric measures widths as ``xmax - xmin + 1`` (legacy coordinates), which gives back ``w``.
+    Returns a report per split list (``"VOC2007/trainval"``, ...)."""
     root = Path(root)
-    year = Path(out) if out is not None else root / "VOCdevkit"
-    year = year / "VOC2007"
-    for d in ("Annotations", "ImageSets/Main", "JPEGImages"):
-        (year / d).mkdir(parents=True, exist_ok=True)
+    devkit = Path(out) if out is not None else root / "VOCdevkit"
     reports = {}
-    for split, (voc_split, _) in SPLITS.items():
+    for year_name, list_name, split, half in VOC_LISTS:
+        year = devkit / year_name
+        for d in ("Annotations", "ImageSets/Main", "JPEGImages"):
+            (year / d).mkdir(parents=True, exist_ok=True)
         data = _source(root, split)
         names = {c["id"]: c["name"] for c in data["categories"]}
+        images = data["images"]
+        if half is not None:
+            cut = (len(images) + 1) // 2
+            images = images[:cut] if half == 0 else images[cut:]
         by_image = collections.defaultdict(list)
         for a in data["annotations"]:
             by_image[a["image_id"]].append(a)
         counts = collections.Counter()
         ids = []
-        for im in data["images"]:
-            stem = Path(im["file_name"]).stem
+        for im in images:
+            # the synthetic splits number their images alike, and VOC2007 keeps trainval and
+            # test in one folder: the source split's name makes each VOC image id unique
+            name = f"{split}_{im['file_name']}"
+            stem = Path(name).stem
             ids.append(stem)
-            _place(root / split / "images" / im["file_name"], year / "JPEGImages" / im["file_name"])
+            _place(root / split / "images" / im["file_name"], year / "JPEGImages" / name)
             objects = []
             for a in by_image[im["id"]]:
                 counts["objects"] += 1
@@ -125,9 +139,11 @@ def write_voc_copy(root, out=None) -> Dict[str, dict]:
                 objects.append((VISDRONE_TO_VOC[names[a["category_id"]]], (x1, y1, x2, y2),
                                 int(a.get("truncation", 0) > 0), difficult))
             counts["ignored regions not written"] += len(im.get("ignored_regions") or [])
-            (year / "Annotations" / f"{stem}.xml").write_text(_voc_xml(im, objects), encoding="utf-8")
-        (year / "ImageSets" / "Main" / f"{voc_split}.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
-        reports[f"VOC2007/{voc_split}"] = dict(images=len(ids), **counts)
+            (year / "Annotations" / f"{stem}.xml").write_text(_voc_xml(dict(im, file_name=name), objects, year_name),
+                                                              encoding="utf-8")
+        (year / "ImageSets" / "Main" / f"{list_name}.txt").write_text("".join(i + "\n" for i in ids),
+                                                                      encoding="utf-8")
+        reports[f"{year_name}/{list_name}"] = dict(images=len(ids), **counts)
     return reports
 
 

@@ -111,6 +111,9 @@ def portable(cmd: Sequence[str], root) -> str:
 
 _LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
 _PAIR = re.compile(r"([\w/.]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
+#: the metric prefixes of a validation summary line (the kit's VisDrone and COCO metrics; mmdet's
+#: VOC metric, which logs mAP as a fraction)
+VAL_PREFIXES = ("visdrone/", "coco/", "pascal_voc/")
 _STAGE = re.compile(r"^(?:rpn_|s\d+\.)(loss_\w+)$")  # two-stage: "rpn_loss_ce", "s1.loss_ur", ...
 
 
@@ -144,22 +147,25 @@ def condense(line: str) -> Optional[str]:
     if mode == "train":
         losses = "  ".join(f"{k} {v:.3f}" for k, v in loss_terms(pairs).items())
         return f"  epoch {epoch} iter {int(it):>4d}/{total}  eta {pairs.get('eta', '?')}  {losses}"
-    if "visdrone/AP" in pairs:  # the validation summary after an epoch
+    prefix = next((p for p in VAL_PREFIXES if any(k.startswith(p) for k in pairs)), None)
+    if prefix is not None:  # the validation summary after an epoch
         aps = "  ".join(f"{k.split('/')[1]} {float(v):.1f}" if float(v) >= 0 else f"{k.split('/')[1]} -"
-                        for k, v in pairs.items() if k.startswith("visdrone/"))
+                        for k, v in pairs.items() if k.startswith(prefix))
         return f"  epoch {epoch} val: {aps}"
     return None
 
 
 def train(name: str, cmd: List[str], work_dir, root,
-          show: Callable[[str], Optional[str]] = condense, expect: str = "metrics.json") -> dict:
+          show: Callable[[str], Optional[str]] = condense, expect: Optional[str] = "metrics.json") -> dict:
     """Run ``cmd`` (from :func:`train_command`) from scratch in ``root``: ``work_dir`` is
     deleted first, so nothing of an earlier run is read back. The full output goes to
     ``work_dir/train_stdout.log``; ``show`` picks what is printed. Returns ``command`` (the
     string), ``seconds`` (wall time), ``work_dir``, ``log`` (the full output's path) and
     ``result``: the JSON file ``expect`` the run must write in ``work_dir`` (``metrics.json``
     by default, then also returned as ``metrics``; ``gradient_diagnostics.json`` for runs
-    with the gradient hook); raises with the log's last lines when the run fails."""
+    with the gradient hook; None for a run whose metric writes no file, e.g. mmdet's VOC metric:
+    read its logged values with :func:`run_scalars`); raises with the log's last lines when the
+    run fails."""
     out = pathlib.Path(work_dir)
     if out.exists():
         shutil.rmtree(out)
@@ -182,10 +188,10 @@ def train(name: str, cmd: List[str], work_dir, root,
     if rc != 0:
         raise RuntimeError(f"training {name} failed (exit {rc}) after {seconds:.0f} s; "
                            f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
-    if not (out / expect).is_file():
+    if expect is not None and not (out / expect).is_file():
         raise RuntimeError(f"training {name} wrote no {out / expect}; last lines:\n" + "\n".join(tail))
     print(f"[{name}] done in {seconds:.0f} s", flush=True)
-    result = json.loads((out / expect).read_text(encoding="utf-8"))
+    result = json.loads((out / expect).read_text(encoding="utf-8")) if expect is not None else None
     run = dict(command=shlex.join(cmd), seconds=seconds, work_dir=out, log=out / "train_stdout.log",
                result=result)
     if expect == "metrics.json":
