@@ -38,6 +38,12 @@ def test_synth_end_to_end(tmp_path):
     assert len(re.findall(r"lines \d+ = kept \d+ \+ ignored", p.stdout)) == 2  # one per split
     meta = json.loads((out / "meta.json").read_text())
     assert meta["parameters"]["image_size"] == [96, 96] and meta["parameters"]["seed"] == 1
+    # the same scenes in Table 4's layouts: VOC07+12 lists (train split in halves) and COCO 2017
+    lists = {y: (out / "VOCdevkit" / y / "ImageSets" / "Main" / f"{s}.txt").read_text().split()
+             for y, s in (("VOC2007", "trainval"), ("VOC2012", "trainval"))}
+    assert len(lists["VOC2007"]) == 2 and len(lists["VOC2012"]) == 1
+    assert len(json.loads((out / "coco" / "annotations" / "instances_val2017.json").read_text())["images"]) == 2
+    assert "voc VOC2007/test: images 2" in p.stdout
     for split, n in (("train", 3), ("val", 2)):
         coco = json.loads((out / "annotations" / f"{split}.json").read_text())
         assert len(coco["images"]) == n

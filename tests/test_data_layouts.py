@@ -11,13 +11,10 @@ from ugs.data.layouts import COCO_CATEGORIES, VISDRONE_TO_COCO, VISDRONE_TO_VOC,
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from ugs.data.synthetic import generate_synthetic
-    from ugs.data.visdrone import convert_visdrone
+    from ugs.data import make_synthetic_set
 
     root = tmp_path_factory.mktemp("layouts")
-    generate_synthetic(root, num_train=6, num_val=3, image_size=96, seed=2)
-    for split in ("train", "val"):
-        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    make_synthetic_set(root, num_train=6, num_val=3, image_size=96, seed=2)
     reports = write_layout_copies(root)
     return root, reports
 

@@ -19,13 +19,10 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
-    from ugs.data.synthetic import generate_synthetic
-    from ugs.data.visdrone import convert_visdrone
+    from ugs.data import make_synthetic_set
 
     root = tmp_path_factory.mktemp("tiny_synth_diag")
-    generate_synthetic(root, num_train=8, num_val=4, image_size=96, seed=5)
-    for split in ("train", "val"):
-        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    make_synthetic_set(root, num_train=8, num_val=4, image_size=96, seed=5)
     return root
 
 

@@ -50,13 +50,10 @@ def test_dino_ugs_loss_weight_is_the_committed_measurement():
 
 
 def test_the_tool_measures_a_quick_dino_on_a_tiny_set(tmp_path):
-    from ugs.data.synthetic import generate_synthetic
-    from ugs.data.visdrone import convert_visdrone
+    from ugs.data import make_synthetic_set
 
     root = tmp_path / "synth"
-    generate_synthetic(root, num_train=4, num_val=2, image_size=96, seed=5)
-    for split in ("train", "val"):
-        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    make_synthetic_set(root, num_train=4, num_val=2, image_size=96, seed=5)
     out = tmp_path / "balance.json"
     assert main([BASE, UGS, "--profile", "quick", "--image-size", "96", "--data-root", str(root),
                  "--batches", "2", "--batch-size", "2", "--work-dir", str(tmp_path / "w"), "--out", str(out)]) == 0

@@ -258,13 +258,10 @@ def quick_cfg(config, data_root, **kw):
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     """A tiny synthetic set in the kit's layout (8 train / 4 val images, 96 px), made here."""
-    from ugs.data.synthetic import generate_synthetic
-    from ugs.data.visdrone import convert_visdrone
+    from ugs.data import make_synthetic_set
 
     root = tmp_path_factory.mktemp("dino_synth")
-    generate_synthetic(root, num_train=8, num_val=4, image_size=96, seed=5)
-    for split in ("train", "val"):
-        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    make_synthetic_set(root, num_train=8, num_val=4, image_size=96, seed=5)
     return root
 
 

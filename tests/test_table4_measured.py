@@ -4,7 +4,6 @@ The measured numbers are in ``papers_tables/measured/table4_quick_synthetic.csv`
 ``ci/run_notebooks.py --update-committed``; each ``source`` is a run id of ``commands.csv``, read
 back as the command by ``ugs.measured.load_measured``). The quick profile trains the R-50 rows
 of both data sets, baseline and w/ UGS."""
-import os
 
 import pytest
 

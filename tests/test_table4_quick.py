@@ -19,14 +19,11 @@ def _config(name):
 
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory):
+    from ugs.data import make_synthetic_set
     from ugs.data.layouts import write_layout_copies
-    from ugs.data.synthetic import generate_synthetic
-    from ugs.data.visdrone import convert_visdrone
 
     root = tmp_path_factory.mktemp("t4")
-    generate_synthetic(root, num_train=10, num_val=4, image_size=96, seed=5)
-    for split in ("train", "val"):
-        convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+    make_synthetic_set(root, num_train=10, num_val=4, image_size=96, seed=5)
     write_layout_copies(root)
     return root
 

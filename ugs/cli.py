@@ -4,14 +4,18 @@
 
     ugs data synth OUT [--num-train N] [--num-val N] [--image-size S] [--seed S]
         generate the synthetic small-object set in the VisDrone layout under OUT
-        (OUT/{train,val}/{images,annotations}, OUT/meta.json), then convert each split to
-        OUT/annotations/{train,val}.json and print the converter reports
+        (OUT/{train,val}/{images,annotations}, OUT/meta.json), convert each split to
+        OUT/annotations/{train,val}.json, write the same scenes in the VOC and COCO layouts
+        (OUT/VOCdevkit, OUT/coco: Table 4's quick profile) and print the reports
     ugs data visdrone SPLIT_DIR OUT_JSON
         convert one VisDrone-DET split folder (images/ + annotations/) to COCO JSON and print
         the report
     ugs data synth-layouts ROOT
         write a synthetic set again as ROOT/VOCdevkit and ROOT/coco (same images; Table 4's
         quick profile reads them through mmdet's VOCDataset / CocoDataset)
+    ugs data anchors ANN_JSON --img-size S [--levels 4 --per-level 4 --anchor-t 3 --seed 0]
+        fit YOLO anchors to a COCO-style JSON's boxes at training size (TPH-YOLOv5's rule:
+        k-means + genetic refinement) and print the config lines
     ugs data check voc|coco ROOT [--json]
         check a VOCdevkit or COCO 2017 folder before training: images and objects per split
         (every object kept, difficult / crowd, or rejected with its reason), missing image
@@ -56,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = dsub.add_parser("synth", help="generate the synthetic small-object set and convert it",
                         description="Generate the seeded synthetic small-object set in the "
-                                    "VisDrone layout under OUT and convert train / val to "
-                                    "OUT/annotations/{train,val}.json.")
+                                    "VisDrone layout under OUT, convert train / val to "
+                                    "OUT/annotations/{train,val}.json and write the same scenes "
+                                    "in the VOC and COCO layouts (OUT/VOCdevkit, OUT/coco).")
     s.add_argument("out", metavar="OUT", help="output folder")
     s.add_argument("--num-train", type=_int_at_least(1), default=200, metavar="N",
                    help="training images (default 200)")
@@ -82,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(subparser=v)
 
     y = dsub.add_parser("synth-layouts", help="write the synthetic set again in the VOC and COCO layouts",
-                        description="Write ROOT's synthetic set as ROOT/VOCdevkit (VOC2007 trainval / test) "
+                        description="Write ROOT's synthetic set as ROOT/VOCdevkit (VOC2007 trainval / test, "
+                                    "VOC2012 trainval) "
                                     "and ROOT/coco (instances_train2017 / val2017), same images "
                                     "(ugs.data.layouts: class mapping, difficult, ignored regions).")
     y.add_argument("root", metavar="ROOT", help="a synthetic set made by `ugs data synth`")
@@ -96,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("root", metavar="ROOT", help="the VOCdevkit folder, or the COCO folder holding annotations/")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.set_defaults(subparser=c)
+
+    a = dsub.add_parser("anchors", help="YOLO anchors from a data set (TPH-YOLOv5's k-means rule)",
+                        description="Fit anchors to the boxes of a COCO-style JSON at training size by "
+                                    "TPH-YOLOv5's rule (YOLOv5's AutoAnchor: k-means, then a genetic "
+                                    "refinement of the best-ratio fitness at anchor_t; ugs.data.anchors) "
+                                    "and print the config lines.")
+    a.add_argument("ann_json", metavar="ANN_JSON", help="e.g. data/visdrone/annotations/train.json")
+    a.add_argument("--img-size", type=_int_at_least(32), required=True, metavar="S",
+                   help="training size: each image's long side is resized to S (TPH-YOLOv5: 640 or 1536)")
+    a.add_argument("--levels", type=_int_at_least(1), default=4, help="prediction levels (default 4)")
+    a.add_argument("--per-level", type=_int_at_least(1), default=4, help="anchors per level (default 4)")
+    a.add_argument("--anchor-t", type=float, default=3.0, help="anchor_t of the hyper-parameters (default 3)")
+    a.add_argument("--generations", type=_int_at_least(0), default=1000, help="genetic refinement steps (default 1000)")
+    a.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    a.add_argument("--json", action="store_true", help="print the result as JSON")
+    a.set_defaults(subparser=a)
 
     t = sub.add_parser("train", add_help=False, help="train and evaluate a kit config "
                        "(arguments of python -m ugs.openmmlab.train)")
@@ -138,6 +160,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"ugs data synth: error: {e}", file=sys.stderr)
                 return 1
             _print_report(report, args.json)
+        from .data.layouts import write_layout_copies
+        for fmt, reports in write_layout_copies(out).items():      # Table 4's VOC and COCO copies
+            for split, counts in reports.items():
+                print(f"{fmt} {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
         return 0
 
     if args.data_command == "visdrone":
@@ -179,6 +205,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         report = (check_voc if args.format == "voc" else check_coco)(root)
         print(json.dumps(report, indent=2) if args.json else format_check(report), flush=True)
         return 1 if report["problems"] else 0
+    if args.data_command == "anchors":
+        from .data.anchors import box_sizes, fit_anchors, format_anchors
+        if args.anchor_t <= 1.0:
+            sub.error(f"argument --anchor-t: must be > 1, got {args.anchor_t}")
+        try:
+            wh, counts = box_sizes(args.ann_json, args.img_size)
+            print(f"fitting {args.levels * args.per_level} anchors to {len(wh)} boxes ({args.generations} "
+                  f"generations)", file=sys.stderr, flush=True)
+            result = fit_anchors(wh, levels=args.levels, per_level=args.per_level, anchor_t=args.anchor_t,
+                                 generations=args.generations, seed=args.seed,
+                                 progress=lambda g, f: print(f"  generation {g}: fitness {f:.4f}", file=sys.stderr,
+                                                             flush=True))
+        except (FileNotFoundError, ValueError) as e:
+            print(f"ugs data anchors: error: {e}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(dict(result, counts=counts, img_size=args.img_size, ann_json=args.ann_json), indent=2))
+        else:
+            print("boxes: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            print(format_anchors(result, args.img_size, args.ann_json, counts))
+        return 0
     parser.error("unknown command")     # unreachable: the subparsers are required
     return 2
 

@@ -14,4 +14,17 @@ from .visdrone import (CATEGORY_NAMES, VISDRONE_CATEGORIES, VisDroneRecord, conv
 __all__ = [
     "CATEGORY_NAMES", "VISDRONE_CATEGORIES", "VisDroneRecord", "convert_visdrone",
     "format_report", "read_visdrone_annotation", "visdrone_to_coco", "generate_synthetic",
+    "make_synthetic_set",
 ]
+
+
+def make_synthetic_set(root, num_train: int = 200, num_val: int = 50, image_size=256, seed: int = 0) -> dict:
+    """``ugs data synth ROOT`` as a function: the synthetic set generated under ``root`` and both
+    splits converted to ``root/annotations/{train,val}.json``; returns the converter's report
+    per split."""
+    from pathlib import Path
+
+    root = Path(root)
+    generate_synthetic(root, num_train=num_train, num_val=num_val, image_size=image_size, seed=seed)
+    return {split: convert_visdrone(root / split, root / "annotations" / f"{split}.json")
+            for split in ("train", "val")}

@@ -180,8 +180,13 @@ class UGSDenseHeadMixin:
         module docstring for the two routes."""
         from mmdet.models.utils import unpack_gt_instances
 
-        outs = self(x)
         gts, gts_ignore, metas = unpack_gt_instances(batch_data_samples)
+        return self.ugs_loss(x, gts, metas, gts_ignore)
+
+    def ugs_loss(self, x: Sequence[Tensor], gts, metas, gts_ignore=None) -> dict:
+        """:meth:`loss` on unpacked ground truth (a framework whose batches come in another form,
+        as mmyolo's fast collate, calls this with its own ``gts`` and ``metas``)."""
+        outs = self(x)
         losses = self.loss_by_feat(*outs, gts, metas, gts_ignore)
         um_raw = losses.pop("ugs_um_raw")
         positives = losses.pop("ugs_positives", None)

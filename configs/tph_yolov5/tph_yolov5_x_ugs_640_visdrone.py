@@ -1,0 +1,11 @@
+# Table 2, "TPH-YOLOv5 w/ UGS" at 640: the TPH-YOLOv5 config at 640 with UGS in its four YOLOv5 heads
+# (ugs/yolo/ugs_head.py): 17 logits per box coordinate and anchor, the centre offsets on a uniform
+# grid over [-1, 1] (offset - 0.5), the log size ratios on the IN grid over [-ln 3, ln 3] (beta 1.0),
+# Eq. 10 + lambda Eq. 12 in place of the CIoU loss at YOLOv5's box gain, the objectness target the
+# CIoU of the expectation box, and the refinement step on the four levels; lambda = gamma = rho =
+# 0.5 (Table 6's best row). Everything else is the baseline's recipe.
+_base_ = ['./tph_yolov5_x_640_visdrone.py']
+model = dict(bbox_head=dict(
+    type='UGSYOLOv5Head',
+    head_module=dict(type='UGSYOLOv5HeadModule', num_bins=17),
+    ugs=dict(n=16, beta_xy=0.0, beta_wh=1.0, lam=0.5, gamma=0.5, rho=0.5)))
