@@ -113,3 +113,18 @@ def test_console_script_is_installed():
         pytest.skip("the ugs console script is not installed (pip install -e . creates it)")
     p = subprocess.run([str(exe), "data", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "synth" in p.stdout and "visdrone" in p.stdout
+
+
+def test_synth_layouts_rewrites_the_copies_and_names_a_bad_root(tmp_path):
+    import shutil
+
+    out = tmp_path / "s"
+    assert _run("data", "synth", out, "--num-train", 2, "--num-val", 1, "--image-size", 64).returncode == 0
+    shutil.rmtree(out / "VOCdevkit")
+    shutil.rmtree(out / "coco")
+    p = _run("data", "synth-layouts", out)
+    assert p.returncode == 0, p.stderr
+    assert f"wrote {out / 'VOCdevkit'} and {out / 'coco'}" in p.stdout
+    assert (out / "VOCdevkit" / "VOC2012" / "ImageSets" / "Main" / "trainval.txt").is_file()
+    bad = _run("data", "synth-layouts", tmp_path / "empty")
+    assert bad.returncode == 2 and "has no annotations/train.json" in bad.stderr

@@ -131,6 +131,14 @@ def _print_report(report: dict, as_json: bool) -> None:
     print(json.dumps(report, indent=2) if as_json else format_report(report), flush=True)
 
 
+def _write_layouts(root: Path) -> None:
+    """Write ``root``'s VOC and COCO copies (Table 4's quick profile) and print their reports."""
+    from .data.layouts import write_layout_copies
+    for fmt, reports in write_layout_copies(root).items():
+        for split, counts in reports.items():
+            print(f"{fmt} {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:           # everything after `train` belongs to the training tool
@@ -160,10 +168,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"ugs data synth: error: {e}", file=sys.stderr)
                 return 1
             _print_report(report, args.json)
-        from .data.layouts import write_layout_copies
-        for fmt, reports in write_layout_copies(out).items():      # Table 4's VOC and COCO copies
-            for split, counts in reports.items():
-                print(f"{fmt} {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+        _write_layouts(out)
         return 0
 
     if args.data_command == "visdrone":
@@ -188,13 +193,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         _print_report(report, args.json)
         return 0
     if args.data_command == "synth-layouts":
-        from .data.layouts import write_layout_copies
         root = Path(args.root)
         if not (root / "annotations" / "train.json").is_file():
             sub.error(f"argument ROOT: {root} has no annotations/train.json (make it with: ugs data synth {root})")
-        for fmt, reports in write_layout_copies(root).items():
-            for split, counts in reports.items():
-                print(f"{fmt} {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+        _write_layouts(root)
         print(f"wrote {root / 'VOCdevkit'} and {root / 'coco'}")
         return 0
     if args.data_command == "check":
