@@ -186,8 +186,33 @@ def test_the_training_tool_runs_a_ugs_paper_config_end_to_end(tmp_path):
     assert train and all(math.isfinite(s["loss_ce"]) and math.isfinite(s["loss_ur"]) for s in train)
 
 
-def test_the_quick_profile_says_it_is_not_there_yet():
+def test_quick_profile_shrinks_the_run_not_the_method(tmp_path):
+    from ugs.data import make_synthetic_set
+    from ugs.data.anchors import box_sizes, fit_anchors
     from ugs.openmmlab.train import build_config
 
-    with pytest.raises(NotImplementedError, match="quick profile of the mmyolo"):
-        build_config(os.path.join(ROOT, "configs", "tph_yolov5", "tph_yolov5_x_640_visdrone.py"), profile="quick")
+    data = tmp_path / "data"
+    make_synthetic_set(data, num_train=8, num_val=2, image_size=96, seed=1)
+    paper = build_config(os.path.join(ROOT, "configs", "tph_yolov5", "tph_yolov5_x_ugs_640_visdrone.py"),
+                         profile="paper", data_root=str(data))
+    cfg = build_config(os.path.join(ROOT, "configs", "tph_yolov5", "tph_yolov5_x_ugs_640_visdrone.py"),
+                       profile="quick", data_root=str(data), image_size=128, epochs=2, seed=3)
+    m, p = cfg.model, paper.model
+    assert (m.backbone.deepen_factor, m.backbone.widen_factor, m.bbox_head.head_module.widen_factor) == (0.33, 0.25, 0.25)
+    assert m.bbox_head.type == p.bbox_head.type and m.bbox_head.ugs == p.bbox_head.ugs       # the method stays
+    assert m.bbox_head.loss_cls == p.bbox_head.loss_cls and m.bbox_head.loss_bbox == p.bbox_head.loss_bbox
+    assert m.bbox_head.loss_obj.loss_weight == pytest.approx(p.bbox_head.loss_obj.loss_weight * (128 / 640) ** 2)
+    # anchors: TPH-YOLOv5's rule on the training set at the quick size, as the tool is told (seed)
+    want = fit_anchors(box_sizes(data / "annotations" / "train.json", 128)[0], seed=3)["anchors"]
+    assert m.bbox_head.prior_generator.base_sizes == [[list(a) for a in level] for level in want]
+    steps = list(cfg.train_dataloader.dataset.pipeline)
+    mosaics = [s for s in steps if s.type == "Mosaic"] + [s for s in steps if s.type == "YOLOv5MixUp"][0].pre_transform[2:3]
+    assert [tuple(s.img_scale) for s in mosaics] == [(128, 128), (128, 128)]
+    assert [tuple(s.border) for s in steps if s.type == "YOLOv5RandomAffine"] == [(-64, -64)]
+    assert [tuple(s.scale) for s in cfg.val_dataloader.dataset.pipeline if "scale" in s] == [(128, 128), (128, 128)]
+    assert cfg.val_dataloader.dataset.batch_shapes_cfg.img_size == 128
+    assert (cfg.train_dataloader.batch_size, cfg.optim_wrapper.accumulative_counts) == (4, 1)
+    hook = cfg.default_hooks.param_scheduler
+    assert (hook.max_epochs, hook.warmup_epochs, hook.warmup_mim_iter) == (2, 0.2, 0)
+    assert [h.gamma for h in cfg.custom_hooks if h.type == "EMAHook"] == [10]
+    assert cfg.optim_wrapper.optimizer.lr == paper.optim_wrapper.optimizer.lr       # Adam 3e-4 stays

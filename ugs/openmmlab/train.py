@@ -296,11 +296,12 @@ def build_config(config: str, *, profile: str = "paper", data_root: Optional[str
         raise ValueError(f"gpus must be >= 1, got {gpus}")
     cfg = _load(config)
     if profile == "quick":
-        if cfg.model.type == "YOLODetector":
-            raise NotImplementedError(f"{config}: the quick profile of the mmyolo (TPH-YOLOv5) configs is not "
-                                      f"written yet; the paper profile runs (--profile paper)")
-        quick = (apply_quick_profile_detr if cfg.model.type in DETR_TYPES
-                 else apply_quick_profile)
+        if cfg.model.type == "YOLODetector":      # TPH-YOLOv5 (mmyolo): its own quick profile
+            from ugs.yolo.profile import apply_quick_profile_yolo as quick
+        elif cfg.model.type in DETR_TYPES:
+            quick = apply_quick_profile_detr
+        else:
+            quick = apply_quick_profile
         quick(cfg, image_size=image_size, epochs=epochs or 4)
     else:
         total = int(cfg.get("paper_batch", PAPER_BATCH))     # a config may state its own (TPH-YOLOv5)
@@ -314,6 +315,9 @@ def build_config(config: str, *, profile: str = "paper", data_root: Optional[str
         scale_schedule(cfg, epochs)
     if data_root is not None:
         set_data_root(cfg, data_root)
+    if profile == "quick" and cfg.model.type == "YOLODetector":
+        from ugs.yolo.profile import fit_missing_anchors
+        fit_missing_anchors(cfg, image_size, seed=seed)
     if max_per_img is not None:
         set_max_per_img(cfg, max_per_img)
     cfg.work_dir = work_dir or osp.join("work_dirs", osp.splitext(osp.basename(config))[0])
