@@ -64,9 +64,9 @@ def main(argv=None) -> int:
         base = _head(MODELS, "TPHYOLOv5Head", "YOLOv5HeadModule", {}).loss(
             feats, dict(bboxes_labels=boxes.clone(), img_metas=metas))
         torch.manual_seed(seed)
-        ugs = _head(MODELS, "UGSYOLOv5Head", "UGSYOLOv5HeadModule", dict(num_bins=17), dict(gamma=0.0)).loss(
+        with_ugs = _head(MODELS, "UGSYOLOv5Head", "UGSYOLOv5HeadModule", dict(num_bins=17), dict(gamma=0.0)).loss(
             feats, dict(bboxes_labels=boxes.clone(), img_metas=metas))
-        b, u = float(base["loss_bbox"]), float(ugs["loss_ce"] + ugs["loss_um"])
+        b, u = float(base["loss_bbox"]), float(with_ugs["loss_ce"] + with_ugs["loss_um"])
         ratios.append(u / b)
         print(f"seed {seed}: CIoU loss {b:.4f}, UGS CE + lambda UM {u:.4f}, ratio {u / b:.1f}")
     ratios.sort()
