@@ -48,9 +48,11 @@ def apply_quick_profile_yolo(cfg, image_size: int = 256, epochs: int = 4) -> Non
         part.update(deepen_factor=QUICK_DEPTH, widen_factor=QUICK_WIDTH)
     m.bbox_head.head_module.widen_factor = QUICK_WIDTH
     m.bbox_head.loss_obj.loss_weight *= (image_size / paper_size) ** 2
+    from ugs.openmmlab.train import _quick_loaders    # the training tool's (standard library at import)
+
+    _quick_loaders(cfg)                             # 4 images per step, one loader process per epoch
     s = (image_size, image_size)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        loader.num_workers, loader.persistent_workers = 1, False
         for step in _steps(loader.dataset.pipeline):
             if step["type"] == "Mosaic":
                 step["img_scale"] = s
@@ -60,7 +62,6 @@ def apply_quick_profile_yolo(cfg, image_size: int = 256, epochs: int = 4) -> Non
                 step["scale"] = s
         if loader.dataset.get("batch_shapes_cfg"):
             loader.dataset.batch_shapes_cfg.img_size = image_size
-    cfg.train_dataloader.batch_size = 4
     cfg.optim_wrapper.accumulative_counts = 1
     cfg.optim_wrapper.optimizer.batch_size_per_gpu = 4
     hook = cfg.default_hooks.param_scheduler
