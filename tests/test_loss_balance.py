@@ -66,3 +66,37 @@ def test_the_tool_measures_a_quick_dino_on_a_tiny_set(tmp_path):
         assert min(row[k] for k in ("base_loc_grad_norm", "base_total_grad_norm", "ugs_loc_grad_norm",
                                     "ugs_total_grad_norm")) > 0
     assert rec["ugs_options_measured"]["loss_weight"] == 1.0 and rec["ugs_options_measured"]["gamma"] == 0.0
+
+
+def test_the_tool_measures_a_quick_tph_yolov5_on_a_tiny_set(tmp_path):
+    # mmyolo's scope, fast collate, anchors fitted to the set; each model gets its own copy of
+    # the batch (mmyolo's YOLOv5 head rewrites the boxes in place: without the copy the second
+    # model reads normalised xywh as xyxy and its targets are not finite)
+    from ugs.data import make_synthetic_set
+
+    root = tmp_path / "synth"
+    make_synthetic_set(root, num_train=4, num_val=2, image_size=96, seed=5)
+    out = tmp_path / "balance.json"
+    assert main([os.path.join(ROOT, "configs/tph_yolov5/tph_yolov5_x_640_visdrone.py"),
+                 os.path.join(ROOT, "configs/tph_yolov5/tph_yolov5_x_ugs_640_visdrone.py"), "--profile", "quick",
+                 "--image-size", "96", "--data-root", str(root), "--batches", "2", "--batch-size", "2",
+                 "--work-dir", str(tmp_path / "w"), "--out", str(out)]) == 0
+    rec = json.loads(out.read_text(encoding="utf-8"))
+    for row in rec["per_batch"]:
+        assert row["base_loc_keys"] == 1 and row["ugs_loc_keys"] == 2      # CIoU -> CE + UM
+        assert all(math.isfinite(row[k]) and row[k] > 0 for k in ("base_loc_grad_norm", "ugs_loc_grad_norm"))
+    assert rec["ugs_options_measured"]["loss_weight"] == 1.0 and rec["ugs_options_measured"]["gamma"] == 0.0
+
+
+@pytest.mark.parametrize("size, record", [(640, "tph_yolov5_640_paper_cpu.json"),
+                                          (1536, "tph_yolov5_1536_paper_half_cpu.json")])
+def test_tph_yolov5_ugs_loss_weight_is_the_committed_measurement(size, record):
+    rec = json.load(open(os.path.join(ROOT, "benchmarks/results/loss_balance", record), encoding="utf-8"))
+    ratios = sorted(r["base_loc_grad_norm"] / r["ugs_loc_grad_norm"] for r in rec["per_batch"])
+    k = len(ratios) // 2
+    median = (ratios[k - 1] + ratios[k]) / 2 if len(ratios) % 2 == 0 else ratios[k]       # by hand
+    assert rec["profile"] == "paper" and len(ratios) == rec["batches"] >= 6
+    assert rec["base_config"].endswith(f"tph_yolov5_x_{size}_visdrone.py")
+    assert rec["ugs_config"].endswith(f"tph_yolov5_x_ugs_{size}_visdrone.py")
+    cfg = Config.fromfile(os.path.join(ROOT, f"configs/tph_yolov5/tph_yolov5_x_ugs_{size}_visdrone.py"))
+    assert cfg.model.bbox_head.ugs.loss_weight == float(f"{median:.2g}")                   # two digits

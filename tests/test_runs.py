@@ -54,6 +54,24 @@ def test_dataset_path_and_count_images(tmp_path):
     assert runs.count_images(tmp_path, "train") == 3
 
 
+def test_check_visdrone_names_what_is_missing_and_the_commands(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        runs.check_visdrone(tmp_path)
+    msg = str(err.value)
+    for part in ("annotations/train.json", "annotations/val.json", "VisDrone2019-DET-train/images/",
+                 "VisDrone2019-DET-val/images/",
+                 f"python -m ugs.cli data visdrone {tmp_path}/VisDrone2019-DET-val {tmp_path}/annotations/val.json"):
+        assert part in msg
+    (tmp_path / "annotations").mkdir()
+    for split in ("train", "val"):
+        (tmp_path / "annotations" / f"{split}.json").write_text("{}")
+        (tmp_path / f"VisDrone2019-DET-{split}" / "images").mkdir(parents=True)
+    runs.check_visdrone(tmp_path)                       # complete: no error
+    (tmp_path / "VisDrone2019-DET-val" / "images").rmdir()
+    with pytest.raises(FileNotFoundError, match=r"no VisDrone2019-DET-val/images/\."):
+        runs.check_visdrone(tmp_path)
+
+
 def test_train_without_a_result_file(tmp_path):
     # a run whose metric writes no file (mmdet's VOC metric): only the exit status counts
     run = runs.train("voc", [sys.executable, "-c", "print(1)"], tmp_path / "out", tmp_path, show=lambda line: None,

@@ -7,11 +7,13 @@ baseline's localization terms at the start of training.
 
 **The rule** (used for DINO w/ UGS, whose UGS terms sum over 4 coordinates, 6 decoder layers,
 the encoder proposals and the denoising queries and so start far larger than the L1 terms
-they replace, under DINO's gradient clipping at norm 0.1): on the same batches, both models
-freshly initialised with the same seed, measure
+they replace, under DINO's gradient clipping at norm 0.1; and for TPH-YOLOv5 w/ UGS, whose
+terms replace YOLOv5's CIoU at its box gain): on the same batches, both models freshly
+initialised with the same seed, measure
 
 * ``g_base``: the gradient norm, over all parameters, of the baseline's replaced terms (every
-  ``*loss_bbox`` key: DINO's L1, weight 5, in every layer, the encoder and the denoising part);
+  ``*loss_bbox`` key: DINO's L1, weight 5, in every layer, the encoder and the denoising part;
+  TPH-YOLOv5's CIoU);
 * ``g_ugs``: the gradient norm of the UGS terms that replace them (every ``*loss_ce`` and
   ``*loss_um`` key, UGS ``loss_weight`` 1, refinement off: ``loss_ur`` is ``gamma`` times the
   same terms on perturbed features and scales with the weight by construction),
@@ -24,13 +26,16 @@ keeps for the baseline. Also reported: each term's share of the total gradient n
 Both models are built as the chosen profile merges them (``ugs.openmmlab.train.build_config``)
 with the backbone's pretrained weights not loaded (no download): the paper starts from an
 ImageNet R-50, which a user with the weights can measure with ``--load-pretrained``.
-``--image-scale`` multiplies the pipeline's image sizes (the architecture is unchanged), so
-the paper profile can be measured on a CPU; the JSON written with ``--out`` keeps every batch's
-numbers, the command and the environment.
+``--image-scale`` multiplies the pipeline's image sizes (the architecture is unchanged; a
+TPH-YOLOv5 size is rounded to a multiple of 32), so the paper profile can be measured on a CPU.
+TPH-YOLOv5's paper configs carry no anchors until a user fits them: missing anchors are fitted
+to the measured training set at the size the model sees, as its quick profile does. The JSON
+written with ``--out`` keeps every batch's numbers, the command and the environment.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -88,7 +93,17 @@ def _build(config: str, args, ugs: bool):
         head = cfg.model.bbox_head
         head.ugs = dict(head.get("ugs") or {}, loss_weight=1.0, gamma=0.0)
         options = dict(head.ugs)
-    if args.image_scale != 1.0:
+    if cfg.model.type == "YOLODetector":          # TPH-YOLOv5 (mmyolo): its own sizing steps
+        from ugs.yolo.profile import fit_missing_anchors, paper_size, set_image_size
+
+        size = paper_size(cfg)
+        if args.image_scale != 1.0:
+            size = max(32, 32 * round(size * args.image_scale / 32))    # a multiple of the largest stride
+            set_image_size(cfg, size)
+        # the paper configs carry no anchors until a user fits them to VisDrone: fit them here to
+        # the measured set at the size the model sees, as the quick profile and TPH-YOLOv5 do
+        fit_missing_anchors(cfg, size, seed=args.seed)
+    elif args.image_scale != 1.0:
         scale_pipelines(cfg, args.image_scale)
     if not args.load_pretrained:
         cfg.model.backbone.init_cfg = None
@@ -104,6 +119,8 @@ def _build(config: str, args, ugs: bool):
 def measure(args) -> dict:
     """Run the measurement described in the module docstring; return the record."""
     import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from mmdet.utils import register_all_modules
@@ -111,6 +128,9 @@ def measure(args) -> dict:
     import ugs.openmmlab.runtime  # noqa: F401  (registers the UGS modules)
 
     register_all_modules()          # mmdet's datasets and transforms, mmdet the default scope
+    scope = Config.fromfile(args.base_config).get("default_scope", "mmdet")
+    if scope != "mmdet":            # mmyolo's detector, collate and transforms (TPH-YOLOv5)
+        DefaultScope.get_instance(f"loss_balance-{scope}", scope_name=scope)
     cfg_b, base, _ = _build(args.base_config, args, ugs=False)
     _, ugs_model, ugs_opts = _build(args.ugs_config, args, ugs=True)
     models = [(name, model, keys, [p for p in model.parameters() if p.requires_grad])
@@ -123,7 +143,8 @@ def measure(args) -> dict:
             break
         row = {"batch": i}
         for name, model, keys, params in models:
-            data = model.data_preprocessor(batch, True)
+            # a copy per model: mmyolo's YOLOv5 head rewrites the batch's boxes in place
+            data = model.data_preprocessor(copy.deepcopy(batch), True)
             torch.manual_seed(args.seed + i)          # the same denoising noise for both models
             losses = model.loss(data["inputs"], data["data_samples"])
             loc, loc_keys = select_terms(losses, keys)
@@ -138,7 +159,7 @@ def measure(args) -> dict:
                 torch.cuda.empty_cache()
         row["ratio"] = row["base_loc_grad_norm"] / row["ugs_loc_grad_norm"]
         rows.append(row)
-        print(f"batch {i + 1}/{args.batches}: |grad L1 terms| {row['base_loc_grad_norm']:.4g} "
+        print(f"batch {i + 1}/{args.batches}: |grad baseline box terms| {row['base_loc_grad_norm']:.4g} "
               f"(share {row['base_loc_grad_norm'] / row['base_total_grad_norm']:.2f}), "
               f"|grad UGS terms| {row['ugs_loc_grad_norm']:.4g} "
               f"(share {row['ugs_loc_grad_norm'] / row['ugs_total_grad_norm']:.2f}), "

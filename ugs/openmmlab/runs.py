@@ -18,8 +18,8 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
-__all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "count_images", "train_command", "portable", "condense", "loss_terms",
-           "train", "run_scalars", "train_loss"]
+__all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "check_visdrone", "count_images", "train_command",
+           "portable", "condense", "loss_terms", "train", "run_scalars", "train_loss"]
 
 
 def resolve(path, root) -> pathlib.Path:
@@ -63,6 +63,22 @@ def ensure_synthetic(data_path, root) -> bool:
     if gen.returncode != 0:
         raise RuntimeError(f"ugs data synth failed (exit {gen.returncode}):\n{gen.stderr[-3000:]}")
     return True
+
+
+def check_visdrone(data_path) -> None:
+    """Raise FileNotFoundError, naming what is missing and the commands that make it, unless
+    ``data_path`` holds a converted VisDrone-DET (``annotations/{train,val}.json`` and the
+    images under ``VisDrone2019-DET-{train,val}/images``, where the Table 1 / 2 configs read)."""
+    data_path = pathlib.Path(data_path)
+    lacking = [f"annotations/{s}.json" for s in ("train", "val") if not (data_path / "annotations" / f"{s}.json").is_file()]
+    lacking += [f"VisDrone2019-DET-{s}/images/" for s in ("train", "val")
+                if not (data_path / f"VisDrone2019-DET-{s}" / "images").is_dir()]
+    if lacking:
+        raise FileNotFoundError(
+            f"{data_path} is not a converted VisDrone-DET folder: no {', '.join(lacking)}. Unpack the two "
+            "splits there (README, 'Data') and convert them:\n"
+            + "\n".join(f"  python -m ugs.cli data visdrone {data_path}/VisDrone2019-DET-{s} "
+                        f"{data_path}/annotations/{s}.json" for s in ("train", "val")))
 
 
 def relative(path, root) -> str:

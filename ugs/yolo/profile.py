@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os.path as osp
 
-__all__ = ["apply_quick_profile_yolo", "fit_missing_anchors", "QUICK_WIDTH", "QUICK_DEPTH", "QUICK_EMA_RAMP"]
+__all__ = ["apply_quick_profile_yolo", "fit_missing_anchors", "set_image_size", "paper_size", "QUICK_WIDTH",
+           "QUICK_DEPTH", "QUICK_EMA_RAMP"]
 
 QUICK_DEPTH, QUICK_WIDTH = 0.33, 0.25
 QUICK_EMA_RAMP = 10
@@ -33,24 +34,18 @@ def _steps(pipeline):
         yield from _steps(step.get("pre_transform", []))
 
 
-def _paper_size(cfg) -> int:
+def paper_size(cfg) -> int:
+    """The training size of a TPH-YOLOv5 config (its Mosaic canvas)."""
     for step in _steps(cfg.train_dataloader.dataset.pipeline):
         if step["type"] == "Mosaic":
             return int(step["img_scale"][0])
     raise ValueError("the config's training pipeline has no Mosaic step to read its image size from")
 
 
-def apply_quick_profile_yolo(cfg, image_size: int = 256, epochs: int = 4) -> None:
-    """Shrink a TPH-YOLOv5 config (see the module docstring) in place."""
-    paper_size = _paper_size(cfg)
-    m = cfg.model
-    for part in (m.backbone, m.neck):
-        part.update(deepen_factor=QUICK_DEPTH, widen_factor=QUICK_WIDTH)
-    m.bbox_head.head_module.widen_factor = QUICK_WIDTH
-    m.bbox_head.loss_obj.loss_weight *= (image_size / paper_size) ** 2
-    from ugs.openmmlab.train import _quick_loaders    # the training tool's (standard library at import)
-
-    _quick_loaders(cfg)                             # 4 images per step, one loader process per epoch
+def set_image_size(cfg, image_size: int) -> None:
+    """Put ``image_size`` into every sizing step of a TPH-YOLOv5 config's loaders: the Mosaic
+    canvas (also inside MixUp's), the affine border, the test resize and letterbox, and the
+    validation batch shapes."""
     s = (image_size, image_size)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         for step in _steps(loader.dataset.pipeline):
@@ -62,6 +57,20 @@ def apply_quick_profile_yolo(cfg, image_size: int = 256, epochs: int = 4) -> Non
                 step["scale"] = s
         if loader.dataset.get("batch_shapes_cfg"):
             loader.dataset.batch_shapes_cfg.img_size = image_size
+
+
+def apply_quick_profile_yolo(cfg, image_size: int = 256, epochs: int = 4) -> None:
+    """Shrink a TPH-YOLOv5 config (see the module docstring) in place."""
+    paper = paper_size(cfg)
+    m = cfg.model
+    for part in (m.backbone, m.neck):
+        part.update(deepen_factor=QUICK_DEPTH, widen_factor=QUICK_WIDTH)
+    m.bbox_head.head_module.widen_factor = QUICK_WIDTH
+    m.bbox_head.loss_obj.loss_weight *= (image_size / paper) ** 2
+    from ugs.openmmlab.train import _quick_loaders    # the training tool's (standard library at import)
+
+    _quick_loaders(cfg)                             # 4 images per step, one loader process per epoch
+    set_image_size(cfg, image_size)
     cfg.optim_wrapper.accumulative_counts = 1
     cfg.optim_wrapper.optimizer.batch_size_per_gpu = 4
     hook = cfg.default_hooks.param_scheduler
