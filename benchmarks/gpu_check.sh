@@ -7,7 +7,8 @@
 #      config (Table 1, the FCOS control, Table 6) on CUDA at 4 x 1333x800;
 #   2. python -m ugs.openmmlab.loss_balance: DINO w/ UGS's loss weight rule at the paper's
 #      image size (on the kit's synthetic set, generated here);
-#   3. with UGS_GPU_TABLE5=1, benchmarks/training_cost.py --setting paper: Table 5's timings.
+#   3. with UGS_GPU_TABLE5=1, benchmarks/training_cost.py --setting paper: Table 5's timings;
+#   4. benchmarks/rotated_ops_cuda.py: the CPU rotated ops against mmcv's CUDA kernels (Table 3).
 set -uo pipefail
 out=${1:?usage: gpu_check.sh OUT_DIR [WHEEL_DIR]}; wheels=${2:-.whl}
 mkdir -p "$out"
@@ -44,3 +45,7 @@ if [ "${UGS_GPU_TABLE5:-0}" = 1 ]; then
         --out "$out/training_cost_paper_cuda.json" > "$out/training_cost_paper_cuda.log" 2>&1
     echo "training_cost exit $?"; tail -40 "$out/training_cost_paper_cuda.log"
 fi
+# 4. the CPU versions of mmcv's CUDA-only rotated ops (Table 3) against mmcv's CUDA kernels; needs an
+#    mmcv built with its CUDA ops (the build above hides CUDA, so there this reports them missing)
+timeout 120 python3 benchmarks/rotated_ops_cuda.py --out "$out/rotated_ops_cuda.json" > "$out/rotated_ops_cuda.log" 2>&1
+echo "rotated_ops_cuda exit $?"; tail -8 "$out/rotated_ops_cuda.log"

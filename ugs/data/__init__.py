@@ -4,6 +4,9 @@
   (the official text format, the official toolkit's ignore rules, in = out accounting).
 * :mod:`ugs.data.synthetic` - :func:`generate_synthetic`, a seeded small-object data set
   written in the VisDrone layout, the default data of every CPU run.
+* :mod:`ugs.data.soda_a`, :mod:`ugs.data.soda_a_crops`, :mod:`ugs.data.synthetic_soda_a` -
+  SODA-A (Table 3): its JSON annotations as le90 rotated boxes with every object accounted for,
+  the official 800 px crops, and a synthetic set in its layout.
 
 Framework-free: numpy, PIL and OpenCV only.
 """

@@ -382,7 +382,7 @@ class CocoBoxEvaluator:
 
     def __init__(self, gt, *, max_dets: Sequence[int] = (1, 10, 100), ignore_rule="toolkit",
                  iou_thrs=None, rec_thrs=None, area_ranges=None, progress: bool = False):
-        self.gt = load_ground_truth(gt)
+        self.gt = self._load_ground_truth(gt)
         md = sorted(int(m) for m in max_dets)
         if not md or md[0] < 1:
             raise ValueError(f"max_dets must be positive integers, got {list(max_dets)}")
@@ -400,6 +400,20 @@ class CocoBoxEvaluator:
         self.precision = None
         self.recall = None
         self._prepare_gt()
+
+    # ---------------------------------------------------------------- input formats
+    # (overridden by the rotated-box evaluator, ugs.evaluation.rotated)
+    @staticmethod
+    def _load_ground_truth(gt) -> GroundTruth:
+        return load_ground_truth(gt)
+
+    @staticmethod
+    def _parse_detections(detections):
+        return detections_to_arrays(detections)
+
+    @staticmethod
+    def _validate_boxes(box: np.ndarray, what: str) -> None:
+        _check_boxes(box.reshape(-1, 4), what)
 
     # ---------------------------------------------------------------- ground truth
     def _drop_mask(self, img_pos: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -455,9 +469,9 @@ class CocoBoxEvaluator:
         prog = _Progress(self.progress)
         t_start = time.perf_counter()
         g = self.gt
-        img_ids, cat_ids, box, score = detections_to_arrays(detections)
+        img_ids, cat_ids, box, score = self._parse_detections(detections)
         n_in = img_ids.size
-        _check_boxes(box.reshape(-1, 4), "detection")
+        self._validate_boxes(box, "detection")
         if n_in and not np.isfinite(score).all():
             i = int(np.argmax(~np.isfinite(score)))
             raise ValueError(f"detection {i}: field 'score' is not finite ({score[i]})")

@@ -118,19 +118,24 @@ def _build(config: str, args, ugs: bool):
 
 def measure(args) -> dict:
     """Run the measurement described in the module docstring; return the record."""
-    import torch
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
 
     from mmdet.utils import register_all_modules
 
     import ugs.openmmlab.runtime  # noqa: F401  (registers the UGS modules)
 
     register_all_modules()          # mmdet's datasets and transforms, mmdet the default scope
-    scope = Config.fromfile(args.base_config).get("default_scope", "mmdet")
-    if scope != "mmdet":            # mmyolo's detector, collate and transforms (TPH-YOLOv5)
-        DefaultScope.get_instance(f"loss_balance-{scope}", scope_name=scope)
+    # mmyolo's detector, collate and transforms for TPH-YOLOv5, only while measuring (a caller in
+    # the same process, e.g. the tests, keeps its own default scope afterwards)
+    with DefaultScope.overwrite_default_scope(Config.fromfile(args.base_config).get("default_scope", "mmdet")):
+        return _measure(args)
+
+
+def _measure(args) -> dict:
+    import torch
+    from mmengine.runner import Runner
+
     cfg_b, base, _ = _build(args.base_config, args, ugs=False)
     _, ugs_model, ugs_opts = _build(args.ugs_config, args, ugs=True)
     models = [(name, model, keys, [p for p in model.parameters() if p.requires_grad])

@@ -1,0 +1,9 @@
+"""The kit's thin mmrotate side (Table 3): what mmrotate 1.0.0rc1 needs to run on the CPU.
+
+* :mod:`ugs.rotated.cpu_ops` - :func:`~ugs.rotated.cpu_ops.install` puts the plain-PyTorch
+  versions of mmcv's CUDA-only rotated ops (:mod:`ugs.rotated_ops`) behind mmcv's names, for CPU
+  tensors only.
+
+Importing this package imports nothing of mmrotate; the UGS heads for the rotated detectors
+join it with Table 3's configs.
+"""
