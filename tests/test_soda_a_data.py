@@ -77,6 +77,8 @@ def test_every_annotation_is_kept_ignored_or_rejected(tmp_path):
     (dict(annotations=[dict(poly=[0, 0, "1", 0, 1, 1, 0, 1], category_id=3)]), r"annotation 0: 'poly' must be"),
     (dict(annotations=[dict(poly=[0, 0, 1, 0, 1, 1, 0, 1], category_id=10)]), r"annotation 0: 'category_id' must be"),
     (dict(annotations=[dict(poly=[0, 0, 1, 0, 1, 1, 0, 1], category_id=1.5)]), r"annotation 0: 'category_id' must be"),
+    ('{"annotations": [{"poly": [0, 0, 1, 0, 1, 1, 0, 1], "category_id": NaN}]}', r"annotation 0: 'category_id' must be"),
+    ('{"annotations": [{"poly": [0, 0, 1, 0, 1, 1, 0, 1], "category_id": Infinity}]}', r"annotation 0: 'category_id' must be"),
     ('{"annotations": [{"poly": [0, 0, 1, 0, 1, 1, 0, NaN], "category_id": 1}]}', r"annotation 0: 'poly' has a non-finite"),
 ])
 def test_a_malformed_file_names_itself_and_the_annotation(tmp_path, doc, message):

@@ -124,8 +124,8 @@ def read_soda_a_annotation(path: PathLike) -> Dict[str, list]:
                                    f"got {str(poly)[:80]}")
         if not all(math.isfinite(v) for v in poly):
             raise SodaAFormatError(f"{where}: 'poly' has a non-finite value: {poly}")
-        if isinstance(cat, bool) or not isinstance(cat, (int, float)) or cat != int(cat) \
-                or not 0 <= int(cat) <= IGNORE_CATEGORY:
+        if isinstance(cat, bool) or not isinstance(cat, (int, float)) or not math.isfinite(cat) \
+                or cat != int(cat) or not 0 <= int(cat) <= IGNORE_CATEGORY:
             raise SodaAFormatError(f"{where}: 'category_id' must be an integer in 0-{IGNORE_CATEGORY}, got {cat!r}")
         cat = int(cat)
         poly = [float(v) for v in poly]
