@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 
+from ugs.evaluation.coco_ap import _Progress
 from ugs.evaluation.rotated import SODA_A_AREA_RANGES, RotatedBoxEvaluator
 
 
@@ -140,13 +141,8 @@ def near_threshold_pairs(gt, det, thrs, eps=1e-6):
     d_img = ev.gt.image_positions(det["image_id"])
     d_cat = ev.gt.category_positions(det["category_id"])
     order = np.lexsort((-det["score"], d_cat, d_img))
-    pd, pg, iou = ev._pairs(d_img[order], d_cat[order], det["rbox"][order], _Quiet())
+    pd, pg, iou = ev._pairs(d_img[order], d_cat[order], det["rbox"][order], _Progress(False))
     return int((np.abs(iou[:, None] - np.asarray(thrs)[None, :]) < eps).sum())
-
-
-class _Quiet:
-    def iterate(self, it, total, desc):
-        return it
 
 
 def main(argv=None) -> int:

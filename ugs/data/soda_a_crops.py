@@ -7,7 +7,7 @@
   kept), :func:`sliding_windows`.
 * **Objects**: an object belongs to a window when at least ``iof_thr`` 0.7 of its polygon's area
   lies inside the window (intersection over the object's own area, the polygon clipped to the
-  window rectangle: :func:`polygon_window_iof`); its polygon is shifted into the crop, not
+  window rectangle: :func:`window_iofs`); its polygon is shifted into the crop, not
   clipped (``trunc`` marks iof < 1). Only the converter's kept objects are cropped (the official
   tool crops every polygon of 8 numbers and its training loader then drops the under-2 px
   ones silently; the kit's converter has counted those already).
@@ -38,7 +38,7 @@ import numpy as np
 
 from .soda_a import SODA_A_CLASSES
 
-__all__ = ["sliding_windows", "polygon_window_iof", "crop_name", "parse_crop_name", "crop_soda_a",
+__all__ = ["sliding_windows", "window_iofs", "polygon_window_iof", "crop_name", "parse_crop_name", "crop_soda_a",
            "PADDING_BGR"]
 
 PADDING_BGR = (104, 116, 124)
@@ -71,41 +71,34 @@ def sliding_windows(width: int, height: int, size: int = 800, gap: int = 150,
     return win[rate > img_rate_thr]
 
 
-def _clip_to_rect(points: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
-    """Sutherland-Hodgman: a polygon ``(K, 2)`` clipped to an axis-aligned rectangle."""
-    out = points
-    for axis, bound, keep_greater in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
-        if len(out) == 0:
-            break
-        pts, nxt = out, np.roll(out, -1, axis=0)
-        res = []
-        for p, q in zip(pts, nxt):
-            p_in = p[axis] >= bound if keep_greater else p[axis] <= bound
-            q_in = q[axis] >= bound if keep_greater else q[axis] <= bound
-            if p_in:
-                res.append(p)
-            if p_in != q_in:
-                t = (bound - p[axis]) / (q[axis] - p[axis])
-                res.append(p + t * (q - p))
-        out = np.array(res, dtype=np.float64).reshape(-1, 2)
-    return out
+def window_iofs(polys, window: Sequence[float]) -> np.ndarray:
+    """For each polygon of ``polys`` (``(N, 2K)`` flat), the area inside the window ``x0, y0,
+    x1, y1`` over its own area (0 for a degenerate polygon): the polygons clipped by the window's
+    four edges at once (:func:`ugs.evaluation.rotated_iou.clip_half_plane`)."""
+    from ugs.evaluation.rotated_iou import clip_half_plane, polygon_area
 
-
-def _shoelace(points: np.ndarray) -> float:
-    if len(points) < 3:
-        return 0.0
-    x, y = points[:, 0], points[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+    pts = np.asarray(polys, dtype=np.float64)
+    if pts.size == 0:
+        return np.zeros(0)
+    pts = pts.reshape(pts.shape[0], -1, 2)
+    n, k = pts.shape[:2]
+    # the clip's slots from the start: both areas are then summed over the same number of slots,
+    # so a polygon wholly inside the window has an iof of exactly 1
+    pts = np.concatenate([pts, np.zeros((n, 4, 2))], axis=1)
+    count = np.full(n, k)
+    area = np.abs(polygon_area(pts, count))
+    x0, y0, x1, y1 = (float(v) for v in window)
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])      # counter-clockwise (y-up)
+    clipped, cnt = pts, count
+    for e in range(4):
+        clipped, cnt = clip_half_plane(clipped, cnt, corners[e], corners[(e + 1) % 4], slots=k + 4)
+    inside = np.where(cnt >= 3, np.abs(polygon_area(clipped, cnt)), 0.0)
+    return np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
 
 
 def polygon_window_iof(poly: Sequence[float], window: Sequence[float]) -> float:
-    """Area of the polygon inside the window, over the polygon's area (0 for a degenerate
-    polygon)."""
-    pts = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
-    area = _shoelace(pts)
-    if area <= 0:
-        return 0.0
-    return _shoelace(_clip_to_rect(pts, *(float(v) for v in window))) / area
+    """:func:`window_iofs` of one polygon."""
+    return float(window_iofs([poly], window)[0])
 
 
 def crop_name(stem: str, size: int, x: int, y: int) -> str:
@@ -159,17 +152,18 @@ def crop_soda_a(converted_json: Union[str, Path], images_dir: Union[str, Path], 
         stem = Path(im["file_name"]).stem
         windows = sliding_windows(im["width"], im["height"], size, gap, img_rate_thr)
         assigned = np.zeros(len(anns), dtype=bool)
+        polys = np.asarray([a["poly"] for a in anns], dtype=np.float64).reshape(-1, 8)   # kept objects: 4 points
         for x0, y0, x1, y1 in windows.tolist():
             name = crop_name(stem, size, x0, y0)
-            lines, n_trunc = [], 0
-            for j, a in enumerate(anns):
-                iof = polygon_window_iof(a["poly"], (x0, y0, x1, y1))
-                if iof >= iof_thr:
-                    assigned[j] = True
-                    n_trunc += iof < 1
-                    shifted = np.asarray(a["poly"], dtype=np.float64).reshape(-1, 2) - (x0, y0)
-                    lines.append(" ".join(f"{v:.2f}" for v in shifted.ravel())
-                                 + f" {SODA_A_CLASSES[a['category_id']]} 0")
+            iofs = window_iofs(polys, (x0, y0, x1, y1))
+            hit = np.flatnonzero(iofs >= iof_thr)
+            assigned[hit] = True
+            n_trunc = int((iofs[hit] < 1).sum())
+            lines = []
+            for j in hit.tolist():
+                shifted = polys[j].reshape(-1, 2) - (x0, y0)
+                lines.append(" ".join(f"{v:.2f}" for v in shifted.ravel())
+                             + f" {SODA_A_CLASSES[anns[j]['category_id']]} 0")
             patch = np.empty((size, size, 3), dtype=np.uint8)
             patch[:] = PADDING_BGR
             h, w = min(y1, im["height"]) - y0, min(x1, im["width"]) - x0

@@ -119,18 +119,21 @@ def _id_index(ids: Sequence) -> tuple[np.ndarray, dict]:
     return arr_sorted, lookup
 
 
-def _check_boxes(box: np.ndarray, what: str) -> None:
-    if box.ndim != 2 or box.shape[1] != 4:
-        raise ValueError(f"{what}: field 'bbox' must have 4 numbers [x, y, w, h], got shape {box.shape[1:]}")
+def _check_boxes(box: np.ndarray, what: str, field: str = "bbox", layout: str = "[x, y, w, h]") -> None:
+    """Shape, finiteness and non-negative sides (columns 2 and 3) of ``(N, len(layout))`` boxes;
+    errors name ``what``, the index and ``field``."""
+    n = layout.count(",") + 1
+    if box.ndim != 2 or box.shape[1] != n:
+        raise ValueError(f"{what}: field '{field}' must have {n} numbers {layout}, got shape {box.shape[1:]}")
     bad = ~np.isfinite(box).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{what} {i}: field 'bbox' has a non-finite value {box[i].tolist()}")
+        raise ValueError(f"{what} {i}: field '{field}' has a non-finite value {box[i].tolist()}")
     bad = (box[:, 2] < 0) | (box[:, 3] < 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{what} {i}: field 'bbox' has a negative width or height "
-                         f"{box[i].tolist()} (expected [x, y, w, h] with w, h >= 0)")
+        raise ValueError(f"{what} {i}: field '{field}' has a negative width or height "
+                         f"{box[i].tolist()} (expected {layout} with w, h >= 0)")
 
 
 @dataclass

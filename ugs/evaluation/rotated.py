@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .coco_ap import CocoBoxEvaluator, GroundTruth, _id_index, _positions
+from .coco_ap import CocoBoxEvaluator, GroundTruth, _check_boxes, _id_index, _positions
 from .rotated_iou import candidate_pairs, rotated_iou_pairs
 
 __all__ = ["SODA_A_AREA_RANGES", "SODA_A_MAX_DETS", "RotatedBoxEvaluator", "load_rotated_ground_truth",
@@ -53,16 +53,7 @@ _SHORT = {"eS": "AP_eS", "rS": "AP_rS", "gS": "AP_gS", "Normal": "AP_N"}
 
 
 def _check_rboxes(box: np.ndarray, what: str) -> None:
-    if box.ndim != 2 or box.shape[1] != 5:
-        raise ValueError(f"{what}: field 'rbox' must have 5 numbers [cx, cy, w, h, angle], got shape {box.shape[1:]}")
-    bad = ~np.isfinite(box).all(axis=1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{what} {i}: field 'rbox' has a non-finite value {box[i].tolist()}")
-    bad = (box[:, 2] < 0) | (box[:, 3] < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{what} {i}: field 'rbox' has a negative width or height {box[i].tolist()}")
+    _check_boxes(box, what, field="rbox", layout="[cx, cy, w, h, angle]")
 
 
 def load_rotated_ground_truth(source) -> GroundTruth:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["rbox_corners", "rbox_hulls", "rotated_iou_pairs", "rotated_iou_matrix", "candidate_pairs",
-           "polygon_area"]
+           "polygon_area", "clip_half_plane"]
 
 
 def rbox_corners(boxes) -> np.ndarray:
@@ -57,16 +57,18 @@ def polygon_area(points: np.ndarray, count: np.ndarray = None) -> np.ndarray:
     return cross.sum(axis=1) / 2
 
 
-def _clip(subject: np.ndarray, count: np.ndarray, a: np.ndarray, b: np.ndarray):
+def clip_half_plane(subject: np.ndarray, count: np.ndarray, a: np.ndarray, b: np.ndarray, slots: int = 8):
     """Clip each polygon ``subject[i][:count[i]]`` by the half-plane left of the directed edge
-    ``a[i] -> b[i]`` (inside when the cross product >= 0). Returns the new polygons (at most 8
-    vertices kept: a convex quadrilateral clipped by 4 half-planes has at most 8) and counts."""
+    ``a[i] -> b[i]`` (inside when the cross product >= 0; ``a``, ``b`` ``(N, 2)`` or ``(2,)``).
+    Returns the new polygons in ``slots`` vertices (a convex polygon of K vertices clipped by
+    m half-planes has at most K + m: 8 for two quadrilaterals) and their counts."""
     n, k = subject.shape[:2]
     idx = np.arange(k)[None, :]
     live = idx < count[:, None]
     nxt = np.where(idx + 1 < count[:, None], idx + 1, 0)
     p = subject
     q = np.take_along_axis(subject, nxt[:, :, None].repeat(2, axis=2), axis=1)
+    a, b = np.broadcast_to(a, (n, 2)), np.broadcast_to(b, (n, 2))
     ex, ey = (b - a)[:, 0:1], (b - a)[:, 1:2]
     sp = ex * (p[:, :, 1] - a[:, 1:2]) - ey * (p[:, :, 0] - a[:, 0:1])
     sq = ex * (q[:, :, 1] - a[:, 1:2]) - ey * (q[:, :, 0] - a[:, 0:1])
@@ -79,8 +81,10 @@ def _clip(subject: np.ndarray, count: np.ndarray, a: np.ndarray, b: np.ndarray):
     cand = np.stack([p, inter], axis=2).reshape(n, 2 * k, 2)
     keep = np.stack([pin & live, cross], axis=2).reshape(n, 2 * k)
     order = np.argsort(~keep, axis=1, kind="stable")
-    out = np.take_along_axis(cand, order[:, :, None].repeat(2, axis=2), axis=1)[:, :8]
-    new_count = np.minimum(keep.sum(axis=1), 8)
+    out = np.take_along_axis(cand, order[:, :, None].repeat(2, axis=2), axis=1)[:, :slots]
+    if out.shape[1] < slots:
+        out = np.concatenate([out, np.zeros((n, slots - out.shape[1], 2))], axis=1)
+    new_count = np.minimum(keep.sum(axis=1), slots)
     return out, new_count
 
 
@@ -91,7 +95,7 @@ def _intersection_area(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     poly[:, :4] = c2
     count = np.full(n, 4)
     for e in range(4):
-        poly, count = _clip(poly, count, c1[:, e], c1[:, (e + 1) % 4])
+        poly, count = clip_half_plane(poly, count, c1[:, e], c1[:, (e + 1) % 4])
     area = polygon_area(poly, count)
     return np.where(count >= 3, np.maximum(area, 0.0), 0.0)
 
