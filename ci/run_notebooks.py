@@ -55,6 +55,7 @@ CI_TIER = {
     "03_visdrone_detectors": {"detectors": ["fcos", "fcos_grid_iou", "fcos_ugs"]},   # 3 epochs, as the main set
     "04_visdrone_dino": {"profile": "quick", "train_images": 32},    # both rows, 8 steps each
     "05_visdrone_yolo": {"train_images": 40},                       # both rows, 10 steps each
+    "06_soda_a_rotated": {},                                         # the main set: 2 runs of 10 steps
     "07_voc_coco": {},                                               # the main set: 4 runs of 10 steps
     "08_training_cost": {"repeats": 2, "warmup": 1},                 # timings are excluded from the check
     "09_ablation": {"rows": ["l2_baseline", "ce_in_um_ur_l0.5_g0.5_r0.5"], "train_images": 24},

@@ -30,6 +30,7 @@ MEASURED_TABLES: Dict[str, List[Tuple[str, str]]] = {
     "03_visdrone_detectors": [("table1_measured.csv", "table1_quick_synthetic.csv")],
     "04_visdrone_dino": [("table1_dino_measured.csv", "table1_dino_quick_synthetic.csv")],
     "05_visdrone_yolo": [("table2_measured.csv", "table2_quick_synthetic.csv")],
+    "06_soda_a_rotated": [("table3_measured.csv", "table3_quick_synthetic.csv")],
     "07_voc_coco": [("table4_measured.csv", "table4_quick_synthetic.csv")],
     "08_training_cost": [("table5_measured_quick_cpu.csv", "table5_quick_cpu.csv")],
     "09_ablation": [("table6_measured.csv", "table6_quick_synthetic.csv")],

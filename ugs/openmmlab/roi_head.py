@@ -54,8 +54,7 @@ from torch import Tensor
 from ugs.grid import IntervalGrid
 from ugs.refinement import refine_perturbation
 
-from .dense_ugs import grid_terms
-from .rpn_head import check_delta_head, resolve_delta_ugs_cfg
+from .rpn_head import check_delta_head, delta_terms, resolve_delta_ugs_cfg
 
 #: Table 7's best R-CNN grid (alpha = 5, beta = 1.0, n = 5).
 UGS_RCNN_DEFAULTS = dict(alpha=5.0, beta=1.0, n=5)
@@ -76,18 +75,37 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
 
     def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
                  **kwargs) -> None:
-        cfg = resolve_delta_ugs_cfg(ugs, UGS_RCNN_DEFAULTS)
+        cfg = resolve_delta_ugs_cfg(ugs, self.ugs_grid_defaults())
+        if self.ugs_unused_loss_bbox is not None:
+            kwargs["loss_bbox"] = self.ugs_unused_loss_bbox
         super().__init__(*args, **kwargs)
-        check_delta_head(self, loss_bbox)
+        check_delta_head(self, loss_bbox, self.ugs_encode_sizes)
         self.ugs_cfg = cfg
-        self.ugs_grid = IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
+        self.ugs_grid = self.build_ugs_grid(cfg)
         self.ugs_num_reg = 1 if self.reg_class_agnostic else self.num_classes
         if self.with_reg:
             # same predictor type and input as mmdet's, widened to one distribution per delta
             fc_reg = self.reg_predictor_cfg.copy()
-            fc_reg.update(in_features=self.reg_last_dim,
-                          out_features=self.ugs_num_reg * 4 * self.ugs_grid.num_bins)
+            fc_reg.update(in_features=self.reg_last_dim, out_features=self.ugs_logit_dim)
             self.fc_reg = MODELS.build(fc_reg)
+
+    #: deltas per box the coder may encode (the rotated R-CNN head, ``ugs.rotated``, has 5)
+    ugs_encode_sizes = (4,)
+    #: the (never used) regression loss the stock ``__init__`` builds; ``None``: its default.
+    #: A registry that cannot see mmdet's unscoped names (mmrotate's) needs a scoped one.
+    ugs_unused_loss_bbox = None
+
+    @staticmethod
+    def ugs_grid_defaults() -> dict:
+        return UGS_RCNN_DEFAULTS
+
+    def build_ugs_grid(self, cfg: dict):
+        """One :class:`~ugs.IntervalGrid` for the four deltas."""
+        return IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
+
+    @property
+    def ugs_num_deltas(self) -> int:
+        return self.bbox_coder.encode_size
 
     # ---- forward --------------------------------------------------------------------------
     def forward(self, x: Tensor) -> tuple:
@@ -119,19 +137,22 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
     # ---- decoding -------------------------------------------------------------------------
     @property
     def ugs_logit_dim(self) -> int:
-        return self.ugs_num_reg * 4 * self.ugs_grid.num_bins
+        return self.ugs_num_reg * self.ugs_num_deltas * self.ugs_grid.num_bins
 
     def logits_to_deltas(self, bbox_pred: Tensor) -> Tensor:
-        """``(N, num_reg 4 (n + 1))`` logits -> ``(N, num_reg 4)`` expected deltas (the layout
-        mmdet decodes). 4-d deltas (``(N, num_reg 4)``) pass through unchanged."""
-        if bbox_pred.size(-1) == self.ugs_num_reg * 4:
+        """``(N, num_reg D (n + 1))`` logits -> ``(N, num_reg D)`` expected deltas (the layout
+        mmdet decodes; D = the coder's ``encode_size``). Deltas (``(N, num_reg D)``) pass
+        through unchanged."""
+        dims = self.ugs_num_deltas
+        if bbox_pred.size(-1) == self.ugs_num_reg * dims:
             return bbox_pred
         if bbox_pred.size(-1) != self.ugs_logit_dim:
             raise ValueError(f"bbox_pred must have {self.ugs_logit_dim} logits (or "
-                             f"{self.ugs_num_reg * 4} deltas) per RoI, got "
+                             f"{self.ugs_num_reg * dims} deltas) per RoI, got "
                              f"{tuple(bbox_pred.shape)}")
         bins = self.ugs_grid.num_bins
-        return self.ugs_grid.decode(bbox_pred.reshape(bbox_pred.size(0), -1, bins))
+        logits = bbox_pred.reshape(bbox_pred.size(0), -1, dims, bins)
+        return self.ugs_grid.decode(logits).reshape(bbox_pred.size(0), -1)
 
     def _predict_by_feat_single(self, roi: Tensor, cls_score: Tensor, bbox_pred: Tensor,
                                 img_meta: dict, rescale: bool = False, rcnn_test_cfg=None):
@@ -156,10 +177,11 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
         against the coder deltas ``pos_targets (P, 4)``; summed and divided by
         ``avg_factor``."""
         bins = self.ugs_grid.num_bins
-        logits = pos_bbox_pred.reshape(pos_bbox_pred.size(0), self.ugs_num_reg, 4, bins)
+        logits = pos_bbox_pred.reshape(pos_bbox_pred.size(0), self.ugs_num_reg,
+                                       self.ugs_num_deltas, bins)
         reg_index = torch.zeros_like(pos_labels) if self.reg_class_agnostic else pos_labels
         logits = logits[torch.arange(logits.size(0), device=logits.device), reg_index]
-        return grid_terms(self.ugs_grid, logits, pos_targets, pos_weights, avg_factor)
+        return delta_terms(self.ugs_grid, logits, pos_targets, pos_weights, avg_factor)
 
     def loss(self, cls_score: Optional[Tensor], bbox_pred: Optional[Tensor], rois: Tensor,
              labels: Tensor, label_weights: Tensor, bbox_targets: Optional[Tensor],

@@ -48,6 +48,7 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ugs.grid import IntervalGrid
+from ugs.rotated_coding import DeltaGrids
 
 from .dense_ugs import UGSDenseHeadMixin, UGSPositives, conv2d_at, grid_terms, resolve_ugs_cfg
 
@@ -68,8 +69,9 @@ def resolve_delta_ugs_cfg(ugs: Optional[dict], defaults: dict) -> dict:
     return cfg
 
 
-def check_delta_head(head, loss_bbox) -> None:
-    """Shared argument checks of the UGS delta heads (RPN, R-CNN)."""
+def check_delta_head(head, loss_bbox, encode_sizes=(4,)) -> None:
+    """Shared argument checks of the UGS delta heads (RPN, R-CNN; the rotated heads allow the
+    rotated coders' 5 and 6 deltas through ``encode_sizes``)."""
     if loss_bbox is not None:
         raise ValueError(f"{type(head).__name__}: UGS replaces the delta regression loss "
                          f"(Eq. 10 + 12 instead of L1 / SmoothL1); remove loss_bbox from the "
@@ -77,45 +79,35 @@ def check_delta_head(head, loss_bbox) -> None:
     if head.reg_decoded_bbox:
         raise ValueError(f"{type(head).__name__}: reg_decoded_bbox=True regresses boxes, not "
                          f"deltas; UGS needs the coder's deltas")
-    if head.bbox_coder.encode_size != 4:
-        raise ValueError(f"{type(head).__name__}: the bbox coder must encode 4 deltas per box, "
+    if head.bbox_coder.encode_size not in encode_sizes:
+        raise ValueError(f"{type(head).__name__}: the bbox coder must encode "
+                         f"{' or '.join(map(str, encode_sizes))} deltas per box, "
                          f"got encode_size={head.bbox_coder.encode_size}")
 
 
-@MODELS.register_module()
-class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
-    """RPN head with UGS localization (see the module docstring).
+def delta_terms(grid, logits: Tensor, deltas: Tensor, weight: Optional[Tensor],
+                avg_factor: float):
+    """Eq. 10 / 12 on coder deltas ``(P, D)`` (no distance mapping): one grid for every delta
+    (:class:`~ugs.IntervalGrid`, the axis-aligned heads) or one per delta
+    (:class:`~ugs.rotated_coding.DeltaGrids`, the rotated heads)."""
+    if isinstance(grid, DeltaGrids):
+        return grid.terms(logits, deltas, weight, avg_factor)
+    return grid_terms(grid, logits, deltas, weight, avg_factor)
 
-    Args:
-        ugs: UGS options: alpha, beta, n (defaults :data:`UGS_RPN_DEFAULTS`, Table 7), lam,
-            gamma, rho, refine_norm, ur_objective, loss_weight, refine_every (defaults as
-            :data:`ugs.openmmlab.dense_ugs.UGS_DENSE_DEFAULTS`; ``loss_weight`` takes the L1
-            loss's place). ``mapping`` is not accepted (deltas need none).
-        loss_bbox: must be left out (``None``): UGS is the regression loss.
-        Other arguments: as ``RPNHead``.
-    """
 
-    def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
-                 **kwargs) -> None:
-        cfg = resolve_delta_ugs_cfg(ugs, UGS_RPN_DEFAULTS)
-        self.ugs_num_bins = cfg["n"] + 1          # read by _init_layers inside super()
-        super().__init__(*args, **kwargs)
-        check_delta_head(self, loss_bbox)
-        self.ugs_cfg = cfg
-        self.ugs_grid = IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
-        self._ugs_state: Optional[dict] = None
+class UGSAnchorDeltaMixin(UGSDenseHeadMixin):
+    """Eq. 10, 12 and 14-16 for an anchor head whose targets are box-coder deltas: the
+    regression predictor outputs ``num_base_priors * D * (n + 1)`` logits per location (channel
+    ``a D (n + 1) + k (n + 1) + j`` = anchor a, delta k, grid point j; D = the coder's
+    ``encode_size``), decoded to the expectation over the grid before the head's own decoding.
+    Shared by :class:`UGSRPNHead` and the rotated anchor heads (``ugs.rotated``). A head using
+    it sets ``ugs_cfg``, ``ugs_grid`` (an :class:`~ugs.IntervalGrid` or, one grid per delta, a
+    :class:`~ugs.rotated_coding.DeltaGrids`), ``ugs_num_deltas`` and ``_ugs_state = None``, and
+    implements ``ugs_reg_predictor`` (the last regression conv) and ``ugs_reg_features(x)``
+    (what that conv reads)."""
 
-    # ---- layers ---------------------------------------------------------------------------
-    def _init_layers(self) -> None:
-        super()._init_layers()
-        self.rpn_reg = nn.Conv2d(self.feat_channels, self.num_base_priors * 4 * self.ugs_num_bins,
-                                 1)
-
-    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """Objectness ``(B, A, H, W)`` and regression logits ``(B, A * 4 * (n + 1), H, W)``,
-        channel ``a * 4 (n + 1) + k (n + 1) + j`` = anchor a, delta k, grid point j."""
-        cls_score, bbox_logits = super().forward_single(x)
-        return cls_score, bbox_logits.float()
+    #: the key of the classification loss in the loss dict
+    ugs_cls_loss_key = "loss_cls"
 
     def forward(self, x: Tuple[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
         outs = super().forward(x)
@@ -124,21 +116,24 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
         return outs
 
     def forward_reg(self, x: Tensor, level: int) -> Tensor:
-        """The regression branch alone (shared conv, ReLU, regression conv), for Eq. 14-15."""
-        return self.rpn_reg(torch.relu(self.rpn_conv(x))).float()
+        """The regression branch alone, for Eq. 14-15."""
+        return self.ugs_reg_predictor(self.ugs_reg_features(x)).float()
 
     def forward_reg_at(self, x: Tensor, image: Tensor, row: Tensor, col: Tensor,
                        anchor: Tensor) -> Tensor:
         """The regression branch on one level, evaluated only at the anchors
-        ``(image, row, col, anchor)``: logits ``(P, 4, n + 1)``, the same numbers as
+        ``(image, row, col, anchor)``: logits ``(P, D, n + 1)``, the same numbers as
         ``forward_reg`` there (up to float summation order)."""
-        if isinstance(self.rpn_conv, nn.Conv2d):
-            h = conv2d_at(self.rpn_conv, x, image, row, col)
-        else:                                   # num_convs > 1: stacked ConvModules
-            h = self.rpn_conv(x)[image, :, row, col]
-        out = F.linear(torch.relu(h), self.rpn_reg.weight.flatten(1), self.rpn_reg.bias)
-        out = out.float().reshape(-1, self.num_base_priors, 4, self.ugs_num_bins)
+        out = self.ugs_reg_predictor_at(x, image, row, col)
+        out = out.float().reshape(-1, self.num_base_priors, self.ugs_num_deltas,
+                                  self.ugs_grid.num_bins)
         return out[torch.arange(out.size(0), device=out.device), anchor]
+
+    def ugs_reg_predictor_at(self, x: Tensor, image: Tensor, row: Tensor, col: Tensor
+                             ) -> Tensor:
+        """``ugs_reg_predictor(ugs_reg_features(x))[image, :, row, col]``, computed at the points
+        only where the predictor allows it."""
+        return conv2d_at(self.ugs_reg_predictor, self.ugs_reg_features(x), image, row, col)
 
     def ugs_perturbed_terms(self, levels: Dict[int, Tensor], positives: UGSPositives):
         """CE and UM (Eq. 10, 12) of the regression branch on the perturbed ``levels`` at the
@@ -155,19 +150,19 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
 
     # ---- decoding -------------------------------------------------------------------------
     def logits_to_delta_maps(self, bbox_preds: List[Tensor]) -> List[Tensor]:
-        """Per level ``(B, A 4 (n + 1), H, W)`` logits -> ``(B, A 4, H, W)`` expected deltas
-        (the layout mmdet's RPN decodes)."""
+        """Per level ``(B, A D (n + 1), H, W)`` logits -> ``(B, A D, H, W)`` expected deltas
+        (the layout mmdet decodes)."""
         out = []
-        bins = self.ugs_grid.num_bins
+        bins, dims = self.ugs_grid.num_bins, self.ugs_num_deltas
         for p in bbox_preds:
             b, c, h, w = p.shape
-            logits = p.reshape(b, c // bins, bins, h, w).permute(0, 1, 3, 4, 2)
-            out.append(self.ugs_grid.decode(logits))
+            logits = p.reshape(b, c // (dims * bins), dims, bins, h, w).permute(0, 1, 4, 5, 2, 3)
+            out.append(self.ugs_grid.decode(logits).permute(0, 1, 4, 2, 3).reshape(b, -1, h, w))
         return out
 
     def predict_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                         score_factors=None, **kwargs):
-        """Expected deltas, then the RPN's own decoding and NMS."""
+        """Expected deltas, then the head's own decoding and NMS."""
         return super().predict_by_feat(cls_scores, self.logits_to_delta_maps(bbox_preds),
                                        score_factors, **kwargs)
 
@@ -175,7 +170,7 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
     def ugs_terms(self, logits: Tensor, deltas: Tensor, weight: Optional[Tensor],
                   avg_factor: float):
         """Eq. 10 / 12 on coder deltas (no distance mapping)."""
-        return grid_terms(self.ugs_grid, logits, deltas, weight, avg_factor)
+        return delta_terms(self.ugs_grid, logits, deltas, weight, avg_factor)
 
     @contextmanager
     def _ugs_step(self):
@@ -207,7 +202,8 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                      batch_gt_instances, batch_img_metas,
                      batch_gt_instances_ignore=None) -> Dict[str, Tensor]:
-        """The RPN's objectness loss (per level, as mmdet) and Eq. 10 / 12 in place of L1."""
+        """The head's classification loss (per level, as mmdet's ``AnchorHead``) and Eq. 10 / 12
+        in place of the delta regression loss."""
         (labels_list, label_weights_list, bbox_targets_list, bbox_weights_list,
          avg_factor) = self._targets(cls_scores, batch_gt_instances, batch_img_metas,
                                      batch_gt_instances_ignore)
@@ -215,27 +211,27 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
             self.loss_cls(c.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels),
                           l.reshape(-1), w.reshape(-1), avg_factor=avg_factor)
             for c, l, w in zip(cls_scores, labels_list, label_weights_list)]
-        bins, num_anchors = self.ugs_grid.num_bins, self.num_base_priors
+        bins, num_anchors, dims = self.ugs_grid.num_bins, self.num_base_priors, self.ugs_num_deltas
         # the positive anchors level by level: (image, row, col, anchor), logits, targets
         where, anchor = {}, {}
-        logits = [bbox_preds[0].reshape(-1)[:0].reshape(0, 4, bins)]   # keeps the graph if empty
+        logits = [bbox_preds[0].reshape(-1)[:0].reshape(0, dims, bins)]  # keeps the graph if empty
         targets, weights = [], []
         for level, (p, t, w) in enumerate(zip(bbox_preds, bbox_targets_list, bbox_weights_list)):
             b, _, h, wd = p.shape
-            image, idx = (w > 0).any(-1).nonzero(as_tuple=True)          # t, w: (B, H W A, 4)
+            image, idx = (w > 0).any(-1).nonzero(as_tuple=True)          # t, w: (B, H W A, D)
             if image.numel() == 0:
                 continue
             a, loc = idx % num_anchors, idx // num_anchors               # mmdet's (h, w, a) order
             row, col = loc // wd, loc % wd
             where[level], anchor[level] = (image, row, col), a
-            logits.append(p.reshape(b, num_anchors, 4, bins, h, wd)[image, a, :, :, row, col])
+            logits.append(p.reshape(b, num_anchors, dims, bins, h, wd)[image, a, :, :, row, col])
             targets.append(t[image, idx])
             weights.append(w[image, idx])
         logits = torch.cat(logits)
-        targets = torch.cat(targets) if targets else logits.new_zeros(0, 4)
-        weights = torch.cat(weights) if weights else logits.new_zeros(0, 4)
+        targets = torch.cat(targets) if targets else logits.new_zeros(0, dims)
+        weights = torch.cat(weights) if weights else logits.new_zeros(0, dims)
         ce, um = self.ugs_terms(logits, targets, weights, avg_factor)
-        losses = dict(loss_rpn_cls=losses_cls)
+        losses = {self.ugs_cls_loss_key: losses_cls}
         losses.update(self.ugs_loss_dict(ce, um))
         losses["ugs_positives"] = UGSPositives(
             where=where, data=dict(anchor=anchor, targets=targets, weights=weights,
@@ -246,6 +242,81 @@ class UGSRPNHead(UGSDenseHeadMixin, RPNHead):
         """The mixin's losses (Eq. 10, 12, 14-16) with one target assignment per step."""
         with self._ugs_step():
             return UGSDenseHeadMixin.loss(self, x, batch_data_samples)
+
+
+@MODELS.register_module()
+class UGSRPNHead(UGSAnchorDeltaMixin, RPNHead):
+    """RPN head with UGS localization (see the module docstring).
+
+    Args:
+        ugs: UGS options: alpha, beta, n (defaults :data:`UGS_RPN_DEFAULTS`, Table 7), lam,
+            gamma, rho, refine_norm, ur_objective, loss_weight, refine_every (defaults as
+            :data:`ugs.openmmlab.dense_ugs.UGS_DENSE_DEFAULTS`; ``loss_weight`` takes the L1
+            loss's place). ``mapping`` is not accepted (deltas need none).
+        loss_bbox: must be left out (``None``): UGS is the regression loss.
+        Other arguments: as ``RPNHead``.
+    """
+
+    ugs_cls_loss_key = "loss_rpn_cls"
+    #: deltas per anchor; the rotated RPN (``ugs.rotated``) has the midpoint-offset coder's 6
+    ugs_encode_sizes = (4,)
+    #: the (never used) regression loss the stock ``__init__`` builds; ``None``: its default.
+    #: A registry that cannot see mmdet's unscoped names (mmrotate's) needs a scoped one.
+    ugs_unused_loss_bbox = None
+
+    def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
+                 **kwargs) -> None:
+        cfg = resolve_delta_ugs_cfg(ugs, self.ugs_grid_defaults())
+        self.ugs_num_bins = cfg["n"] + 1          # read by _init_layers inside super()
+        if self.ugs_unused_loss_bbox is not None:
+            kwargs["loss_bbox"] = self.ugs_unused_loss_bbox
+        super().__init__(*args, **kwargs)
+        check_delta_head(self, loss_bbox, self.ugs_encode_sizes)
+        self.ugs_cfg = cfg
+        self.ugs_grid = self.build_ugs_grid(cfg)
+        self._ugs_state: Optional[dict] = None
+
+    @staticmethod
+    def ugs_grid_defaults() -> dict:
+        return UGS_RPN_DEFAULTS
+
+    def build_ugs_grid(self, cfg: dict):
+        """One :class:`~ugs.IntervalGrid` for the four deltas."""
+        return IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
+
+    @property
+    def ugs_num_deltas(self) -> int:
+        return self.bbox_coder.encode_size
+
+    # ---- layers ---------------------------------------------------------------------------
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        self.rpn_reg = nn.Conv2d(self.feat_channels,
+                                 self.num_base_priors * self.bbox_coder.encode_size
+                                 * self.ugs_num_bins, 1)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Objectness ``(B, A, H, W)`` and regression logits ``(B, A * D * (n + 1), H, W)``,
+        channel ``a * D (n + 1) + k (n + 1) + j`` = anchor a, delta k, grid point j."""
+        cls_score, bbox_logits = super().forward_single(x)
+        return cls_score, bbox_logits.float()
+
+    @property
+    def ugs_reg_predictor(self) -> nn.Module:
+        return self.rpn_reg
+
+    def ugs_reg_features(self, x: Tensor) -> Tensor:
+        """The shared conv and ReLU (what ``rpn_reg`` reads)."""
+        return torch.relu(self.rpn_conv(x))
+
+    def ugs_reg_predictor_at(self, x: Tensor, image: Tensor, row: Tensor, col: Tensor
+                             ) -> Tensor:
+        """The shared 3x3 conv at the points only, then the 1x1 regression conv."""
+        if isinstance(self.rpn_conv, nn.Conv2d):
+            h = conv2d_at(self.rpn_conv, x, image, row, col)
+        else:                                   # num_convs > 1: stacked ConvModules
+            h = self.rpn_conv(x)[image, :, row, col]
+        return F.linear(torch.relu(h), self.rpn_reg.weight.flatten(1), self.rpn_reg.bias)
 
     def loss_and_predict(self, x: Tuple[Tensor], batch_data_samples,
                          proposal_cfg=None) -> Tuple[dict, list]:

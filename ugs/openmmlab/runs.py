@@ -129,7 +129,7 @@ _LINE = re.compile(r"Epoch\((train|val)\)\s*\[(\d+)\]\[(\d+)/(\d+)\]\s+(.*)")
 _PAIR = re.compile(r"([\w/.]+):\s+(\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)")
 #: the metric prefixes of a validation summary line (the kit's VisDrone and COCO metrics; mmdet's
 #: VOC metric, which logs mAP as a fraction)
-VAL_PREFIXES = ("visdrone/", "coco/", "pascal_voc/")
+VAL_PREFIXES = ("visdrone/", "coco/", "pascal_voc/", "soda_a/")
 _STAGE = re.compile(r"^(?:rpn_|s\d+\.)(loss_\w+)$")  # two-stage: "rpn_loss_ce", "s1.loss_ur", ...
 
 

@@ -91,6 +91,7 @@ def _quick_schedule(cfg, epochs: int) -> None:
                              milestones=[epochs * last / old_epochs]))
     cfg.param_scheduler = schedule
     cfg.train_cfg.max_epochs = epochs
+    _follow_val_interval(cfg, old_epochs, epochs)
     cfg.default_hooks.logger.interval = 10
     cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
 
@@ -99,6 +100,8 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     """Shrink the run to CPU minutes; the detector head and its losses stay as configured."""
     m = cfg.model
     m.backbone = _quick_backbone()
+    if cfg.get("default_scope") == "mmrotate":       # Table 3: mmdet's ResNet from mmrotate's scope
+        m.backbone.type = "mmdet.ResNet"
     m.data_preprocessor.update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                bgr_to_rgb=True)
     m.neck.update(in_channels=[64, 128, 256, 512], out_channels=64)
@@ -106,13 +109,15 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
         shrink_two_stage(m, channels=64, fc_channels=256)
     else:
         m.bbox_head.update(in_channels=64, feat_channels=64, stacked_convs=2)
+        if "point_feat_channels" in m.bbox_head:      # (Oriented) RepPoints
+            m.bbox_head.point_feat_channels = 64
         if "norm_cfg" in m.bbox_head or "FCOS" in m.bbox_head.type:
             m.bbox_head.norm_cfg = dict(type="GN", num_groups=16, requires_grad=True)
     _quick_loaders(cfg)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         for leaf in leaf_datasets(loader.dataset):
             for step in leaf.pipeline:
-                if step["type"] == "Resize":
+                if step["type"].split(".")[-1] == "Resize":
                     step["scale"] = (image_size, image_size)
     _one_pass_per_epoch(cfg)
     cfg.optim_wrapper.optimizer.lr = 0.01
@@ -232,7 +237,7 @@ def leaf_datasets(dataset) -> list:
 #: the annotation files of the kit's own layout (``ugs data visdrone`` / ``ugs data synth``)
 KIT_ANN_FILES = ("annotations/train.json", "annotations/val.json")
 #: the kit's metrics (their ``ann_file``, ``max_dets`` and ``outfile_dir`` are set here)
-KIT_METRICS = ("VisDroneMetric", "CocoBoxMetric")
+KIT_METRICS = ("VisDroneMetric", "CocoBoxMetric", "SODAAMetric")
 
 
 def _is_kit_metric(evaluator) -> bool:
@@ -254,6 +259,9 @@ def set_data_root(cfg, data_root: str) -> None:
     data_root = osp.join(data_root, "")
     loaders = ((cfg.train_dataloader, "train"), (cfg.val_dataloader, "val"), (cfg.test_dataloader, "val"))
     leaves = [(leaf, split) for loader, split in loaders for leaf in leaf_datasets(loader.dataset)]
+    if all(leaf.get("type") == "SODAACropDataset" for leaf, _ in leaves):
+        _set_soda_a_root(cfg, data_root, [leaf for leaf, _ in leaves])
+        return
     kit_layout = all(leaf.get("ann_file") in KIT_ANN_FILES for leaf, _ in leaves)
     synthetic = kit_layout and osp.isfile(osp.join(data_root, "meta.json"))
     for leaf, split in leaves:
@@ -268,11 +276,31 @@ def set_data_root(cfg, data_root: str) -> None:
             cfg[name].ann_file = osp.join(data_root, val_ann)
 
 
+def _set_soda_a_root(cfg, data_root: str, leaves) -> None:
+    """SODA-A (Table 3): every crop set keeps its split (``crops/<split>/``) under ``data_root``,
+    the evaluator reads ``converted/<split>.json`` of the evaluated split."""
+    for leaf in leaves:
+        split = osp.basename(osp.normpath(leaf.data_root))
+        leaf.data_root = osp.join(data_root, "crops", split, "")
+    split = osp.basename(osp.normpath(leaf_datasets(cfg.val_dataloader.dataset)[0].data_root))
+    for name in ("val_evaluator", "test_evaluator"):
+        if _is_kit_metric(cfg[name]):
+            cfg[name].ann_file = osp.join(data_root, "converted", f"{split}.json")
+
+
+def _follow_val_interval(cfg, old_epochs: int, epochs: int) -> None:
+    """A config that evaluates once, after its last epoch (``val_interval == max_epochs``, Table
+    3), still does so in a run of another length."""
+    if cfg.train_cfg.get("val_interval") == old_epochs:
+        cfg.train_cfg.val_interval = epochs
+
+
 def scale_schedule(cfg, epochs: int) -> None:
     """Set ``max_epochs`` and move the by-epoch LR steps proportionally (8 and 11 of 12); a
     YOLOv5 parameter-scheduler hook's schedule is stretched to the new length."""
     old = cfg.train_cfg.max_epochs
     cfg.train_cfg.max_epochs = epochs
+    _follow_val_interval(cfg, old, epochs)
     hook = cfg.get("default_hooks", {}).get("param_scheduler", {})
     if "max_epochs" in hook:        # mmyolo's YOLOv5ParamSchedulerHook: its cosine spans the run
         hook.max_epochs = epochs
