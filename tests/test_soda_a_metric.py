@@ -62,11 +62,14 @@ def soda(tmp_path_factory):
 
 
 def make_metric(ann_file, **kw):
+    from mmengine.registry import DefaultScope
     from mmrotate.registry import METRICS
 
     import ugs.rotated.metric  # noqa: F401  (registers SODAAMetric)
 
-    return METRICS.build(dict(type="SODAAMetric", ann_file=str(ann_file), progress=False, **kw))
+    # in mmrotate's scope, whatever scope an earlier test of the session left as the default
+    with DefaultScope.overwrite_default_scope("mmrotate"):
+        return METRICS.build(dict(type="SODAAMetric", ann_file=str(ann_file), progress=False, **kw))
 
 
 def with_predictions(sample, bboxes, scores, labels):

@@ -51,17 +51,16 @@ from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
 
-from ugs.grid import IntervalGrid
 from ugs.refinement import refine_perturbation
 
-from .rpn_head import check_delta_head, delta_terms, resolve_delta_ugs_cfg
+from .rpn_head import UGSDeltaHeadOptions, delta_terms
 
 #: Table 7's best R-CNN grid (alpha = 5, beta = 1.0, n = 5).
 UGS_RCNN_DEFAULTS = dict(alpha=5.0, beta=1.0, n=5)
 
 
 @MODELS.register_module()
-class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
+class UGSShared2FCBBoxHead(UGSDeltaHeadOptions, Shared2FCBBoxHead):
     """R-CNN bbox head with UGS localization (see the module docstring).
 
     Args:
@@ -75,13 +74,9 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
 
     def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
                  **kwargs) -> None:
-        cfg = resolve_delta_ugs_cfg(ugs, self.ugs_grid_defaults())
-        if self.ugs_unused_loss_bbox is not None:
-            kwargs["loss_bbox"] = self.ugs_unused_loss_bbox
+        cfg = self._ugs_delta_cfg(ugs, kwargs)
         super().__init__(*args, **kwargs)
-        check_delta_head(self, loss_bbox, self.ugs_encode_sizes)
-        self.ugs_cfg = cfg
-        self.ugs_grid = self.build_ugs_grid(cfg)
+        self._ugs_delta_setup(cfg, loss_bbox)
         self.ugs_num_reg = 1 if self.reg_class_agnostic else self.num_classes
         if self.with_reg:
             # same predictor type and input as mmdet's, widened to one distribution per delta
@@ -89,23 +84,9 @@ class UGSShared2FCBBoxHead(Shared2FCBBoxHead):
             fc_reg.update(in_features=self.reg_last_dim, out_features=self.ugs_logit_dim)
             self.fc_reg = MODELS.build(fc_reg)
 
-    #: deltas per box the coder may encode (the rotated R-CNN head, ``ugs.rotated``, has 5)
-    ugs_encode_sizes = (4,)
-    #: the (never used) regression loss the stock ``__init__`` builds; ``None``: its default.
-    #: A registry that cannot see mmdet's unscoped names (mmrotate's) needs a scoped one.
-    ugs_unused_loss_bbox = None
-
     @staticmethod
     def ugs_grid_defaults() -> dict:
         return UGS_RCNN_DEFAULTS
-
-    def build_ugs_grid(self, cfg: dict):
-        """One :class:`~ugs.IntervalGrid` for the four deltas."""
-        return IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
-
-    @property
-    def ugs_num_deltas(self) -> int:
-        return self.bbox_coder.encode_size
 
     # ---- forward --------------------------------------------------------------------------
     def forward(self, x: Tensor) -> tuple:

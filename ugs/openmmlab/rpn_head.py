@@ -95,6 +95,43 @@ def delta_terms(grid, logits: Tensor, deltas: Tensor, weight: Optional[Tensor],
     return grid_terms(grid, logits, deltas, weight, avg_factor)
 
 
+class UGSDeltaHeadOptions:
+    """The construction the UGS delta heads share (:class:`UGSRPNHead`,
+    :class:`~ugs.openmmlab.roi_head.UGSShared2FCBBoxHead` and their rotated subclasses in
+    ``ugs.rotated``): the ``ugs`` options over the head's grid defaults, the stock regression
+    loss left out, one grid for the coder's deltas. A head calls :meth:`_ugs_delta_cfg` before
+    the stock ``__init__`` and :meth:`_ugs_delta_setup` after it."""
+
+    #: deltas per box the coder may encode (the rotated heads: 5 or 6)
+    ugs_encode_sizes = (4,)
+    #: the (never used) regression loss the stock ``__init__`` builds; ``None``: its default.
+    #: A registry that cannot see mmdet's unscoped names (mmrotate's) needs a scoped one.
+    ugs_unused_loss_bbox = None
+
+    @staticmethod
+    def ugs_grid_defaults() -> dict:
+        raise NotImplementedError
+
+    def build_ugs_grid(self, cfg: dict):
+        """One :class:`~ugs.IntervalGrid` for every delta (a rotated head: one per delta)."""
+        return IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
+
+    @property
+    def ugs_num_deltas(self) -> int:
+        return self.bbox_coder.encode_size
+
+    def _ugs_delta_cfg(self, ugs: Optional[dict], kwargs: dict) -> dict:
+        """The resolved ``ugs`` options; puts the unused loss into the stock ``kwargs``."""
+        if self.ugs_unused_loss_bbox is not None:
+            kwargs["loss_bbox"] = self.ugs_unused_loss_bbox
+        return resolve_delta_ugs_cfg(ugs, self.ugs_grid_defaults())
+
+    def _ugs_delta_setup(self, cfg: dict, loss_bbox) -> None:
+        check_delta_head(self, loss_bbox, self.ugs_encode_sizes)
+        self.ugs_cfg = cfg
+        self.ugs_grid = self.build_ugs_grid(cfg)
+
+
 class UGSAnchorDeltaMixin(UGSDenseHeadMixin):
     """Eq. 10, 12 and 14-16 for an anchor head whose targets are box-coder deltas: the
     regression predictor outputs ``num_base_priors * D * (n + 1)`` logits per location (channel
@@ -245,7 +282,7 @@ class UGSAnchorDeltaMixin(UGSDenseHeadMixin):
 
 
 @MODELS.register_module()
-class UGSRPNHead(UGSAnchorDeltaMixin, RPNHead):
+class UGSRPNHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RPNHead):
     """RPN head with UGS localization (see the module docstring).
 
     Args:
@@ -258,35 +295,18 @@ class UGSRPNHead(UGSAnchorDeltaMixin, RPNHead):
     """
 
     ugs_cls_loss_key = "loss_rpn_cls"
-    #: deltas per anchor; the rotated RPN (``ugs.rotated``) has the midpoint-offset coder's 6
-    ugs_encode_sizes = (4,)
-    #: the (never used) regression loss the stock ``__init__`` builds; ``None``: its default.
-    #: A registry that cannot see mmdet's unscoped names (mmrotate's) needs a scoped one.
-    ugs_unused_loss_bbox = None
 
     def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
                  **kwargs) -> None:
-        cfg = resolve_delta_ugs_cfg(ugs, self.ugs_grid_defaults())
+        cfg = self._ugs_delta_cfg(ugs, kwargs)
         self.ugs_num_bins = cfg["n"] + 1          # read by _init_layers inside super()
-        if self.ugs_unused_loss_bbox is not None:
-            kwargs["loss_bbox"] = self.ugs_unused_loss_bbox
         super().__init__(*args, **kwargs)
-        check_delta_head(self, loss_bbox, self.ugs_encode_sizes)
-        self.ugs_cfg = cfg
-        self.ugs_grid = self.build_ugs_grid(cfg)
+        self._ugs_delta_setup(cfg, loss_bbox)
         self._ugs_state: Optional[dict] = None
 
     @staticmethod
     def ugs_grid_defaults() -> dict:
         return UGS_RPN_DEFAULTS
-
-    def build_ugs_grid(self, cfg: dict):
-        """One :class:`~ugs.IntervalGrid` for the four deltas."""
-        return IntervalGrid(cfg["alpha"], cfg["beta"], cfg["n"])
-
-    @property
-    def ugs_num_deltas(self) -> int:
-        return self.bbox_coder.encode_size
 
     # ---- layers ---------------------------------------------------------------------------
     def _init_layers(self) -> None:

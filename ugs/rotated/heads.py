@@ -46,9 +46,9 @@ from torch import Tensor, nn
 from ugs.localization import localization_ce
 from ugs.openmmlab.dense_ugs import (UGSDenseHeadMixin, UGSPositives, conv2d_at,
                                      resolve_ugs_cfg, split_flat_positives)
-from ugs.openmmlab.roi_head import UGS_RCNN_DEFAULTS, UGSShared2FCBBoxHead
-from ugs.openmmlab.rpn_head import (UGS_RPN_DEFAULTS, UGSAnchorDeltaMixin, UGSRPNHead,
-                                    check_delta_head, resolve_delta_ugs_cfg)
+from ugs.openmmlab.roi_head import UGSShared2FCBBoxHead
+from ugs.openmmlab.rpn_head import (UGS_RPN_DEFAULTS, UGSAnchorDeltaMixin, UGSDeltaHeadOptions,
+                                    UGSRPNHead)
 from ugs.rotated_coding import (EDGE_SWAP_ANGLE_BOUND, MIDPOINT_OFFSET_BOUND, CircularGrid,
                                 DeltaGrids)
 from ugs.uncertainty import uncertainty_loss
@@ -95,7 +95,7 @@ def midpoint_offset_alphas(coder, alpha: float) -> List[float]:
 
 
 @MODELS.register_module()
-class UGSRotatedRetinaHead(UGSAnchorDeltaMixin, RetinaHead):
+class UGSRotatedRetinaHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RetinaHead):
     """Rotated RetinaNet's head (mmdet's ``RetinaHead`` with mmrotate's rotated anchors and
     ``DeltaXYWHTRBBoxCoder``, as mmrotate's config) with UGS localization: ``retina_reg``
     outputs one distribution per anchor and delta, Eq. 10 + 12 replace the L1 loss (weighted
@@ -110,20 +110,24 @@ class UGSRotatedRetinaHead(UGSAnchorDeltaMixin, RetinaHead):
         Other arguments: as ``RetinaHead``.
     """
 
+    ugs_encode_sizes = (5,)
+    ugs_unused_loss_bbox = _UNUSED_LOSS
+
     def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
                  **kwargs) -> None:
-        cfg = resolve_delta_ugs_cfg(ugs, UGS_RPN_DEFAULTS)
+        cfg = self._ugs_delta_cfg(ugs, kwargs)
         self.ugs_num_bins = cfg["n"] + 1           # read by _init_layers inside super()
-        super().__init__(*args, loss_bbox=_UNUSED_LOSS, **kwargs)
-        check_delta_head(self, loss_bbox, (5,))
-        self.ugs_cfg = cfg
-        self.ugs_grid = DeltaGrids(xywht_delta_alphas(self.bbox_coder, cfg["alpha"]),
-                                   cfg["beta"], cfg["n"])
+        super().__init__(*args, **kwargs)
+        self._ugs_delta_setup(cfg, loss_bbox)
         self._ugs_state: Optional[dict] = None
 
-    @property
-    def ugs_num_deltas(self) -> int:
-        return self.bbox_coder.encode_size
+    @staticmethod
+    def ugs_grid_defaults() -> dict:
+        return UGS_RPN_DEFAULTS
+
+    def build_ugs_grid(self, cfg: dict) -> DeltaGrids:
+        return DeltaGrids(xywht_delta_alphas(self.bbox_coder, cfg["alpha"]), cfg["beta"],
+                          cfg["n"])
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -172,10 +176,6 @@ class UGSRotatedShared2FCBBoxHead(UGSShared2FCBBoxHead):
 
     ugs_encode_sizes = (5,)
     ugs_unused_loss_bbox = _UNUSED_LOSS
-
-    @staticmethod
-    def ugs_grid_defaults() -> dict:
-        return UGS_RCNN_DEFAULTS
 
     def build_ugs_grid(self, cfg: dict) -> DeltaGrids:
         return DeltaGrids(xywht_delta_alphas(self.bbox_coder, cfg["alpha"]), cfg["beta"],
