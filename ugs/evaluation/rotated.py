@@ -41,14 +41,16 @@ import numpy as np
 from .coco_ap import CocoBoxEvaluator, GroundTruth, _check_boxes, _id_index, _positions
 from .rotated_iou import candidate_pairs, rotated_iou_pairs
 
-__all__ = ["SODA_A_AREA_RANGES", "SODA_A_MAX_DETS", "RotatedBoxEvaluator", "load_rotated_ground_truth",
-           "rotated_detections_to_arrays", "evaluate_soda_a", "format_soda_a_metrics", "rotated_nms",
-           "merge_crop_detections", "resolve_image_ids"]
+__all__ = ["SODA_A_AREA_RANGES", "SODA_A_MAX_DETS", "SODA_A_METRICS", "RotatedBoxEvaluator",
+           "load_rotated_ground_truth", "rotated_detections_to_arrays", "evaluate_soda_a",
+           "format_soda_a_metrics", "rotated_nms", "merge_crop_detections", "resolve_image_ids"]
 
 #: (label, lo, hi) of SODA-A's evaluator, by the rotated box's w * h; "Small" is the headline
 SODA_A_AREA_RANGES = (("Small", 0.0, 32.0 ** 2), ("eS", 0.0, 12.0 ** 2), ("rS", 12.0 ** 2, 20.0 ** 2),
                       ("gS", 20.0 ** 2, 32.0 ** 2), ("Normal", 32.0 ** 2, 40.0 * 50.0))
 SODA_A_MAX_DETS = (20000,)
+#: the metrics Table 3 reports (the evaluator also returns ``AR`` and ``per_class``)
+SODA_A_METRICS = ("AP", "AP50", "AP75", "AP_eS", "AP_rS", "AP_gS", "AP_N")
 _SHORT = {"eS": "AP_eS", "rS": "AP_rS", "gS": "AP_gS", "Normal": "AP_N"}
 
 
@@ -201,8 +203,8 @@ def evaluate_soda_a(gt, detections, progress: bool = False) -> dict:
 
 
 def format_soda_a_metrics(metrics: dict) -> str:
-    keys = ("AP", "AP50", "AP75", "AP_eS", "AP_rS", "AP_gS", "AP_N")
-    return "  ".join(f"{k} {100 * metrics[k]:.1f}" if metrics[k] >= 0 else f"{k} -" for k in keys if k in metrics)
+    return "  ".join(f"{k} {100 * metrics[k]:.1f}" if metrics[k] >= 0 else f"{k} -"
+                     for k in SODA_A_METRICS if k in metrics)
 
 
 def rotated_nms(boxes, scores, iou_thr: float = 0.5) -> np.ndarray:

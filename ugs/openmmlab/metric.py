@@ -26,6 +26,19 @@ from ugs.evaluation import evaluate_detections, load_ground_truth, write_metrics
 REPORTED = ("AP", "AP50", "AP75", "AP_s", "AP_m", "AP_l")
 
 
+def label_category_ids(metric: BaseMetric, cat_names: Sequence[str], cat_ids: Sequence[int]) -> list:
+    """Label i -> the ``category_id`` of the i-th class of ``metric.dataset_meta`` (all the
+    annotation file's categories, in its order, when the data set gives none), matched by name;
+    a class the annotation file (``metric.ann_file``) lacks is an error naming it."""
+    name_to_id = dict(zip((str(n) for n in cat_names), (int(c) for c in cat_ids)))
+    classes = (metric.dataset_meta or {}).get("classes") or list(name_to_id)
+    missing = [c for c in classes if c not in name_to_id]
+    if missing:
+        raise ValueError(f"{type(metric).__name__}: classes {missing} are not categories of {metric.ann_file} "
+                         f"(it has {sorted(name_to_id)})")
+    return [name_to_id[c] for c in classes]
+
+
 class _KitCocoEvaluatorMetric(BaseMetric):
     """The shared part: collect predictions, evaluate with the kit's evaluator, log and write."""
 
@@ -58,13 +71,7 @@ class _KitCocoEvaluatorMetric(BaseMetric):
         logger = MMLogger.get_current_instance()
         if self._gt is None:
             self._gt = load_ground_truth(self.ann_file)
-        # label i is the i-th class of the dataset's metainfo; match it to the JSON by name
-        name_to_id = dict(zip(self._gt.cat_names, (int(c) for c in self._gt.cat_ids)))
-        classes = (self.dataset_meta or {}).get("classes") or self._gt.cat_names
-        missing = [c for c in classes if c not in name_to_id]
-        if missing:
-            raise ValueError(f"{type(self).__name__}: classes {missing} are not categories of {self.ann_file}")
-        cat_ids = [name_to_id[c] for c in classes]
+        cat_ids = label_category_ids(self, self._gt.cat_names, self._gt.cat_ids)
         dets = []
         for r in results:
             for box, score, label in zip(r["bboxes"], r["scores"], r["labels"]):

@@ -132,19 +132,28 @@ class UGSDeltaHeadOptions:
         self.ugs_grid = self.build_ugs_grid(cfg)
 
 
-class UGSAnchorDeltaMixin(UGSDenseHeadMixin):
+class UGSAnchorDeltaMixin(UGSDeltaHeadOptions, UGSDenseHeadMixin):
     """Eq. 10, 12 and 14-16 for an anchor head whose targets are box-coder deltas: the
     regression predictor outputs ``num_base_priors * D * (n + 1)`` logits per location (channel
     ``a D (n + 1) + k (n + 1) + j`` = anchor a, delta k, grid point j; D = the coder's
     ``encode_size``), decoded to the expectation over the grid before the head's own decoding.
-    Shared by :class:`UGSRPNHead` and the rotated anchor heads (``ugs.rotated``). A head using
-    it sets ``ugs_cfg``, ``ugs_grid`` (an :class:`~ugs.IntervalGrid` or, one grid per delta, a
-    :class:`~ugs.rotated_coding.DeltaGrids`), ``ugs_num_deltas`` and ``_ugs_state = None``, and
-    implements ``ugs_reg_predictor`` (the last regression conv) and ``ugs_reg_features(x)``
-    (what that conv reads)."""
+    Shared by :class:`UGSRPNHead` and the rotated anchor heads (``ugs.rotated``). The
+    constructor takes ``ugs`` and ``loss_bbox`` (:class:`UGSDeltaHeadOptions`) before the stock
+    head's arguments; a head using it gives ``ugs_grid_defaults`` (and ``build_ugs_grid`` for
+    one grid per delta, a :class:`~ugs.rotated_coding.DeltaGrids`), builds its regression
+    predictor with ``ugs_num_bins`` in ``_init_layers``, and implements ``ugs_reg_predictor``
+    (the last regression conv) and ``ugs_reg_features(x)`` (what that conv reads)."""
 
     #: the key of the classification loss in the loss dict
     ugs_cls_loss_key = "loss_cls"
+
+    def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
+                 **kwargs) -> None:
+        cfg = self._ugs_delta_cfg(ugs, kwargs)
+        self.ugs_num_bins = cfg["n"] + 1          # read by _init_layers inside super()
+        super().__init__(*args, **kwargs)
+        self._ugs_delta_setup(cfg, loss_bbox)
+        self._ugs_state: Optional[dict] = None
 
     def forward(self, x: Tuple[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
         outs = super().forward(x)
@@ -282,7 +291,7 @@ class UGSAnchorDeltaMixin(UGSDenseHeadMixin):
 
 
 @MODELS.register_module()
-class UGSRPNHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RPNHead):
+class UGSRPNHead(UGSAnchorDeltaMixin, RPNHead):
     """RPN head with UGS localization (see the module docstring).
 
     Args:
@@ -295,14 +304,6 @@ class UGSRPNHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RPNHead):
     """
 
     ugs_cls_loss_key = "loss_rpn_cls"
-
-    def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
-                 **kwargs) -> None:
-        cfg = self._ugs_delta_cfg(ugs, kwargs)
-        self.ugs_num_bins = cfg["n"] + 1          # read by _init_layers inside super()
-        super().__init__(*args, **kwargs)
-        self._ugs_delta_setup(cfg, loss_bbox)
-        self._ugs_state: Optional[dict] = None
 
     @staticmethod
     def ugs_grid_defaults() -> dict:

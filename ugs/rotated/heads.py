@@ -47,8 +47,7 @@ from ugs.localization import localization_ce
 from ugs.openmmlab.dense_ugs import (UGSDenseHeadMixin, UGSPositives, conv2d_at,
                                      resolve_ugs_cfg, split_flat_positives)
 from ugs.openmmlab.roi_head import UGSShared2FCBBoxHead
-from ugs.openmmlab.rpn_head import (UGS_RPN_DEFAULTS, UGSAnchorDeltaMixin, UGSDeltaHeadOptions,
-                                    UGSRPNHead)
+from ugs.openmmlab.rpn_head import UGS_RPN_DEFAULTS, UGSAnchorDeltaMixin, UGSRPNHead
 from ugs.rotated_coding import (EDGE_SWAP_ANGLE_BOUND, MIDPOINT_OFFSET_BOUND, CircularGrid,
                                 DeltaGrids)
 from ugs.uncertainty import uncertainty_loss
@@ -95,7 +94,7 @@ def midpoint_offset_alphas(coder, alpha: float) -> List[float]:
 
 
 @MODELS.register_module()
-class UGSRotatedRetinaHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RetinaHead):
+class UGSRotatedRetinaHead(UGSAnchorDeltaMixin, RetinaHead):
     """Rotated RetinaNet's head (mmdet's ``RetinaHead`` with mmrotate's rotated anchors and
     ``DeltaXYWHTRBBoxCoder``, as mmrotate's config) with UGS localization: ``retina_reg``
     outputs one distribution per anchor and delta, Eq. 10 + 12 replace the L1 loss (weighted
@@ -112,14 +111,6 @@ class UGSRotatedRetinaHead(UGSDeltaHeadOptions, UGSAnchorDeltaMixin, RetinaHead)
 
     ugs_encode_sizes = (5,)
     ugs_unused_loss_bbox = _UNUSED_LOSS
-
-    def __init__(self, *args, ugs: Optional[dict] = None, loss_bbox: Optional[dict] = None,
-                 **kwargs) -> None:
-        cfg = self._ugs_delta_cfg(ugs, kwargs)
-        self.ugs_num_bins = cfg["n"] + 1           # read by _init_layers inside super()
-        super().__init__(*args, **kwargs)
-        self._ugs_delta_setup(cfg, loss_bbox)
-        self._ugs_state: Optional[dict] = None
 
     @staticmethod
     def ugs_grid_defaults() -> dict:

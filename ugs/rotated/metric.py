@@ -42,12 +42,13 @@ from mmrotate.registry import METRICS
 
 from ugs.data.soda_a_crops import crop_name, parse_crop_name
 from ugs.evaluation.coco_ap import write_metrics_json
-from ugs.evaluation.rotated import (SODA_A_MAX_DETS, RotatedBoxEvaluator, format_soda_a_metrics,
-                                    merge_crop_detections, resolve_image_ids)
+from ugs.evaluation.rotated import (SODA_A_MAX_DETS, SODA_A_METRICS, RotatedBoxEvaluator,
+                                    format_soda_a_metrics, merge_crop_detections, resolve_image_ids)
+from ugs.openmmlab.metric import label_category_ids
 
 __all__ = ["SODAAMetric", "REPORTED", "CROP_DETECTIONS_FILE", "DETECTIONS_FILE"]
 
-REPORTED = ("AP", "AP50", "AP75", "AP_eS", "AP_rS", "AP_gS", "AP_N")
+REPORTED = SODA_A_METRICS
 #: the detections written to ``outfile_dir``: crop detections (``merge=True``, re-evaluate with
 #: ``ugs eval soda-a ANN FILE --merge``) or whole-image detections (``merge=False``)
 CROP_DETECTIONS_FILE = "soda_a_crop_detections.json"
@@ -172,16 +173,6 @@ class SODAAMetric(BaseMetric):
                                      "by `ugs data soda-a`")
         return self._gt
 
-    def _category_ids(self, gt: dict) -> list:
-        """Label i -> category_id: the i-th class of the dataset's metainfo, matched by name."""
-        name_to_id = {str(c["name"]): c["id"] for c in gt["categories"]}
-        classes = (self.dataset_meta or {}).get("classes") or [str(c["name"]) for c in gt["categories"]]
-        missing = [c for c in classes if c not in name_to_id]
-        if missing:
-            raise ValueError(f"SODAAMetric: classes {missing} are not categories of {self.ann_file} "
-                             f"(it has {sorted(name_to_id)})")
-        return [name_to_id[c] for c in classes]
-
     def _check_images(self, results: list, gt: dict) -> int:
         """Every sample's image is one of ``ann_file``'s, each crop / image once; returns how many
         images of ``ann_file`` no sample covered (their objects count as missed)."""
@@ -206,7 +197,8 @@ class SODAAMetric(BaseMetric):
         if n_uncovered:
             logger.warning(f"SODAAMetric: {n_uncovered} of {len(gt['images'])} images of {self.ann_file} have no "
                            "evaluated sample; their objects count as missed")
-        cat_ids = self._category_ids(gt)
+        cat_ids = label_category_ids(self, [c["name"] for c in gt["categories"]],
+                                     [c["id"] for c in gt["categories"]])
         raw = []
         for r in results:
             if np.any((r["labels"] < 0) | (r["labels"] >= len(cat_ids))):
