@@ -27,7 +27,11 @@ log() { printf '[bootstrap %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 relock=0
 [ "${1:-}" = "--relock" ] && relock=1
 
-want=$( (cat ci/constraints.txt ci/requirements.txt "$LOCK" pyproject.toml; echo "$PIP_VERSION $SETUPTOOLS_VERSION") | sha256sum | cut -d' ' -f1)
+stamp_inputs() {
+    cat ci/constraints.txt ci/requirements.txt "$LOCK" pyproject.toml ci/jupyterlab/pyproject.toml ci/jupyterlab/*.json
+    echo "$PIP_VERSION $SETUPTOOLS_VERSION"
+}
+want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
 if [ $relock = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
     log "environment $VENV is up to date (stamp matches); nothing to install"
     exit 0
@@ -75,12 +79,15 @@ if [ $relock = 1 ]; then
         "$VENV/bin/python" -m pip freeze --exclude-editable | grep -v '^ugs'
     } > "$LOCK.tmp"
     mv "$LOCK.tmp" "$LOCK"
-    want=$( (cat ci/constraints.txt ci/requirements.txt "$LOCK" pyproject.toml; echo "$PIP_VERSION $SETUPTOOLS_VERSION") | sha256sum | cut -d' ' -f1)
+    want=$(stamp_inputs | sha256sum | cut -d' ' -f1)
 else
     log "step 3/3: the rest of $LOCK ($(grep -c '==' "$LOCK") pinned packages)"
     "${PIP[@]}" install -q -r "$LOCK"
 fi
 "${PIP[@]}" install -q --no-deps -e .
+# the kit's JupyterLab settings (a .py twin opens as its notebook); a regular install, since only
+# that puts data files into the environment (ci/jupyterlab/pyproject.toml)
+"${PIP[@]}" install -q --no-deps --no-build-isolation ./ci/jupyterlab
 
 log "checking that the whole stack imports"
 "$VENV/bin/python" -m ugs.openmmlab.check_stack

@@ -90,7 +90,15 @@ def tier_parameters(name: str, tier: str) -> dict:
 
 
 def clean_execution_metadata(nb) -> None:
-    """Drop what papermill adds that changes on every run (timings, empty tag lists)."""
+    """Drop what papermill adds that changes on every run (timings, empty tag lists), and give
+    the notebook the jupytext settings of ``notebooks/jupytext.toml``: JupyterLab's jupytext
+    opens a pair whose .ipynb is newer than its .py (any order a ``git clone`` writes them in)
+    only when both files, written as py:percent, are the same text, header included."""
+    import tomllib
+
+    config = tomllib.loads((NOTEBOOKS / "jupytext.toml").read_text(encoding="utf-8"))
+    jt = nb.metadata.setdefault("jupytext", {})
+    jt.update({k: config[k] for k in ("formats", "cell_metadata_filter") if k in config})
     nb.metadata.pop("papermill", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)

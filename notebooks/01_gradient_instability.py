@@ -578,6 +578,13 @@ print(f"\nratio {small:g} px vs {large:g} px: L2 curvature x{fmt((large / small)
 # %%
 print(f"notebook ran in {time.perf_counter() - _t_start:.1f} s")
 
+# %% [markdown] tags=["verdict"]
+# **Verdict:** Sec. 3.1's argument holds with the derived forms of Eq. 6-7: for a fixed pixel
+# error the curvature of L2 (`~ 1/w^2`) and of the IoU loss (`~ 4 d / w^3`) grows as objects
+# shrink, while the classification objective's logit gradient (Eq. 11) stays in [0, 1] at
+# every size; the printed Eq. 6 and 7 are not the derivatives they claim to be. Every statement
+# here is checked above by sympy and autograd, which stop the notebook when one fails.
+
 # %% [markdown]
 # ## Recap
 #

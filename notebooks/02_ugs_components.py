@@ -1037,6 +1037,12 @@ print(load_table(4).to_markdown(columns=["AP", "AP_s"]))
 # %%
 print(f"notebook ran in {time.perf_counter() - _t_start:.1f} s")
 
+# %% [markdown] tags=["verdict"]
+# **Verdict:** Eq. 8-16 are built from the `ugs` package and each is checked above against a
+# hand derivation, sympy, autograd or a second implementation; they hold as the kit implements
+# them, with the errata of the recap (Eq. 8, the second line of Eq. 11 and Eq. 13 as printed
+# are not what the method computes).
+
 # %% [markdown]
 # ## Recap
 #

@@ -367,8 +367,8 @@ plt.show()
 # several GPUs). The tool merges the profile into the config, trains, validates after every
 # epoch with `VisDroneMetric` (COCO AP with the toolkit's ignored-region rule, up to
 # `max_per_img` detections per image) and writes `metrics.json` into the work dir. Below,
-# only a condensed progress is shown (the logged losses, each epoch's validation AP); the
-# full output of each run is kept in `W/<detector>/train_stdout.log`.
+# each run shows its command and one live progress line (epoch, iteration, ETA, losses, the
+# latest validation AP), rewritten in place; the full output of each run is kept in `W/<detector>/train_stdout.log`.
 
 
 # %%
@@ -644,6 +644,15 @@ for d, entries in scalars.items():
           + ("learns" if learning[d] else "does NOT learn in this run"))
 _stuck = [d for d, ok in learning.items() if not ok]
 print("\nevery trained row learns" if not _stuck else f"\nnot learning in this run: {_stuck}")
+
+# %% tags=["verdict"]
+_gains = "; ".join(f"{u} - {b}: {cell(gains[u]['AP'], True)} AP, {cell(gains[u]['AP_s'], True)} AP_s"
+                   for u, b in pairs)
+display(Markdown(
+    f"**Verdict** ({profile} profile, {dataset}, {epochs} epoch(s), seed {seed}): {_gains}. "
+    + ("Every trained row learns; " if not _stuck else f"not learning in this run: {', '.join(_stuck)}; ")
+    + ("one run per row, so these gains are not evidence for or against Table 1 (the paper profile tests it)."
+       if profile == "quick" else "one run per row, without a measured spread: set them beside Table 1's gains.")))
 
 # %%
 print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s "

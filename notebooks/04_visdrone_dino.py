@@ -301,7 +301,7 @@ print("max |box - gt| =", f"{float((box - gt).abs().max()):.1e}")
 #
 # It validates after every epoch with `VisDroneMetric` (COCO AP with the toolkit's
 # ignored-region rule, up to `max_per_img` detections per image) and writes `metrics.json`.
-# Only a condensed progress is shown; the full output is in `W/<detector>/train_stdout.log`.
+# Each run shows one live progress line; the full output is in `W/<detector>/train_stdout.log`.
 
 
 # %%
@@ -506,6 +506,13 @@ if _qb.is_file():
 else:
     print(f"{_qb.relative_to(ROOT)} is missing; make it with "
           "python benchmarks/quick_baselines.py --rows dino dino_ugs --out benchmarks/results/quick_baselines/dino.json")
+
+# %% tags=["verdict"]
+display(Markdown(
+    f"**Verdict** ({profile} profile, {epochs} epoch(s), seed {seed}): "
+    + "; ".join(f"{u} - {b}: {cell(gains[u]['AP'], True)} AP, {cell(gains[u]['AP_s'], True)} AP_s" for u, b in pairs)
+    + (". The quick run checks UGS's plumbing inside DINO; a few steps from scratch cannot test Table 1's DINO rows."
+       if profile == "quick" else ". One run per row, without a measured spread: set them beside Table 1's gains.")))
 
 # %%
 for ugs_d, base_d in pairs:

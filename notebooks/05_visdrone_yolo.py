@@ -267,7 +267,7 @@ if profile == "paper":
 # ## 2 · Training and evaluation, one run per row
 #
 # Each run is `python -m ugs.openmmlab.train` in its own process (`ugs/openmmlab/runs.py`); a
-# condensed progress is shown, the full output is kept in `<work_dir>/<row>/train_stdout.log`.
+# live progress line per run is shown, the full output is kept in `<work_dir>/<row>/train_stdout.log`.
 
 # %%
 results = {}
@@ -378,7 +378,7 @@ plt.show()
 # rule) run end to end with TPH-YOLOv5's modules and UGS's YOLOv5 head, are evaluated as Table 1
 # is, and land in Table 2's schema; the regression in CI guards them by their training losses.
 
-# %%
+# %% tags=["verdict"]
 near_zero = [row for row in measured if all(v is None or v < 1.0 for v in measured[row].values())]
 for row, size, u in ROWS:
     print(f"{row}: " + ", ".join(f"{c} {cell(measured[row][c])} (paper {cell(table2.value(row, c))})"
@@ -386,7 +386,7 @@ for row, size, u in ROWS:
 verdict = (f"{len(near_zero)} of {len(measured)} rows have every AP below 1 point: the {profile} profile shows the "
            "pipeline, not UGS's effect on TPH-YOLOv5." if profile == "quick" else
            "paper profile: compare each w/ UGS row with its baseline above (one seed each).")
-print("\n" + verdict)
+display(Markdown(f"**Verdict:** {verdict}"))
 print(f"\nnotebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_s:.0f} s of it); outputs in {output_path}")
 
 # %% [markdown]

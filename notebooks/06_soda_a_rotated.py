@@ -218,7 +218,7 @@ print({s: f"{len(c)} crops" for s, c in crops.items()})
 # Each run is `python -m ugs.openmmlab.train` in its own process: training on the train crops,
 # then the test crops' detections merged onto their images (shifted by each crop's offset,
 # rotated NMS at 0.5 per image and class) and scored with SODA-A's protocol
-# (`ugs.rotated.metric.SODAAMetric`). A condensed progress is shown; the full output is in
+# (`ugs.rotated.metric.SODAAMetric`). Each run shows one live progress line; the full output is in
 # `<work_dir>/<row>/train_stdout.log`. Non-finite losses (reported for mmrotate 1.0.0rc1) skip
 # the step and are counted (`NonFiniteGuardOptimWrapper`).
 
@@ -332,7 +332,7 @@ plt.show()
 # predict on the CPU through mmrotate, the crops are merged and scored with SODA-A's protocol,
 # and the results land in Table 3's schema; CI regresses them by their training losses.
 
-# %%
+# %% tags=["verdict"]
 near_zero = [row for row in measured if all(v is None or v < 1.0 for v in measured[row].values())]
 for row, d, u in ROWS:
     print(f"{row}: AP {cell(measured[row]['AP'])} (paper {cell(table3.value(row, 'AP'))}), "
@@ -340,7 +340,7 @@ for row, d, u in ROWS:
 verdict = (f"{len(near_zero)} of {len(measured)} rows have AP below 1 point: the {profile} profile shows the pipeline, "
            "not UGS's effect on SODA-A." if profile == "quick" else
            "paper profile: compare each w/ UGS row with its baseline above (one seed each).")
-print("\n" + verdict)
+display(Markdown(f"**Verdict:** {verdict}"))
 print(f"\nnotebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_s:.0f} s of it); outputs in {output_path}")
 
 # %% [markdown]

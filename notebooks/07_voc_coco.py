@@ -243,7 +243,7 @@ for ds in datasets:
 # ## 2 · Training and evaluation, one run per row
 #
 # Each run is `python -m ugs.openmmlab.train` in its own process (`ugs/openmmlab/runs.py`);
-# a condensed progress is shown, the full output is kept in `<work_dir>/<row>/train_stdout.log`.
+# one live progress line per run is shown, the full output is kept in `<work_dir>/<row>/train_stdout.log`.
 
 # %%
 results = {}
@@ -372,7 +372,7 @@ plt.show()
 # evaluators) runs end to end through mmdet's own VOC and COCO loaders with UGS's heads, and the
 # results land in Table 4's schema; the regression in CI guards them by their training losses.
 
-# %%
+# %% tags=["verdict"]
 near_zero = [row for row in measured if all(v is None or v < 1.0 for v in measured[row].values())]
 for row, b, ds, u in ROWS:
     print(f"{row}: AP {cell(measured[row]['AP'])} (paper {cell(table4.value(row, 'AP'), row, 'AP')})"
@@ -381,7 +381,7 @@ for row, b, ds, u in ROWS:
 verdict = (f"{len(near_zero)} of {len(measured)} rows have AP below 1 point: the {profile} profile shows the pipeline, "
            "not UGS's effect on general detection." if profile == "quick" else
            "paper profile: compare each w/ UGS row with its baseline above (one seed each).")
-print("\n" + verdict)
+display(Markdown(f"**Verdict:** {verdict}"))
 print(f"\nnotebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_s:.0f} s of it); outputs in {output_path}")
 
 # %% [markdown]

@@ -187,7 +187,7 @@ for c in res["goal_checks"]:
 # In the paper's Table 5 schema (`status = measured`, the benchmark command as `source`),
 # written to `<output_dir>/table5_measured_<profile>_<device>.csv`.
 
-# %%
+# %% tags=["verdict"]
 src = shlex.join(["python" if c == sys.executable else c.replace(str(ROOT) + os.sep, "") for c in cmd])
 COLS = {"time": "time_s_per_batch", "gflops": "GFLOPs", "params_m": "params_M", "memory_mb": "peak_memory_MB"}
 records = []

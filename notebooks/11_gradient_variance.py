@@ -280,7 +280,7 @@ print("wrote", path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 #
 # The text below is generated from the measured numbers.
 
-# %%
+# %% tags=["verdict"]
 small = rows[0]
 m, lo, hi = small["ci"]
 paper = fig6.value("fig6_caption", "variance_ratio")

@@ -31,8 +31,8 @@ def _environment_yml():
     for dep in env["dependencies"]:
         items = dep["pip"] if isinstance(dep, dict) else [dep]
         for item in items:
-            if item.startswith("--") or item == "pip":
-                continue
+            if item.startswith("--") or item == "pip" or item == "./ci/jupyterlab":
+                continue   # pip options; the kit's JupyterLab settings (a local folder, no version)
             m = re.fullmatch(r"([A-Za-z0-9_.\-]+)(==|=)([^\s]+)", item)
             assert m, f"environment.yml dependency without an exact pin: {item!r}"
             name = CONDA_TO_PIP.get(m.group(1), m.group(1)).lower()
@@ -94,3 +94,21 @@ def test_core_imports_no_framework():
             "sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_both_install_routes_ship_the_jupyterlab_settings():
+    # JupyterLab opens a notebook's .py twin as the notebook: ci/jupyterlab/ is installed by the
+    # pip route (ci/bootstrap.sh) and the conda route (environment.yml) alike
+    import json
+    import sys
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_items = [i for d in env["dependencies"] if isinstance(d, dict) for i in d["pip"]]
+    assert "./ci/jupyterlab" in pip_items
+    assert "./ci/jupyterlab" in (ROOT / "ci/bootstrap.sh").read_text()
+    shipped = ROOT / "ci/jupyterlab/ugs-jupytext-default-viewer.json"
+    setting = json.loads(shipped.read_text())
+    assert setting["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+    installed = pathlib.Path(sys.prefix) / "share/jupyter/lab/settings/overrides.d" / shipped.name
+    assert installed.is_file(), f"{installed} missing: run bash ci/bootstrap.sh"
+    assert json.loads(installed.read_text()) == setting

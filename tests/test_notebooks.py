@@ -44,6 +44,44 @@ def test_pair_is_in_sync(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_jupyterlab_opens_the_py_when_the_ipynb_is_newer(source, tmp_path):
+    """A fresh clone writes the two files in any order. JupyterLab's jupytext refuses to open a
+    pair whose .ipynb is newer than its .py unless both are the same py:percent text (header
+    included): the server's own contents manager, on a copy with the .ipynb 30 s newer."""
+    import os
+    import shutil
+
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for f in (NB / "jupytext.toml", source, source.with_suffix(".ipynb")):
+        shutil.copy(f, folder)
+    t = os.stat(folder / source.name).st_mtime
+    os.utime(folder / f"{source.stem}.ipynb", (t + 30, t + 30))
+    manager = build_sync_jupytext_contents_manager_class(FileContentsManager)(root_dir=str(tmp_path))
+    model = manager.get(f"notebooks/{source.name}")
+    assert model["type"] == "notebook"
+    assert [c["source"] for c in model["content"]["cells"]] == [c.source for c in jupytext.read(source).cells]
+
+
+def test_only_the_notebooks_folder_is_paired():
+    # JupyterLab opens every .py as a notebook (ci/jupyterlab/); a pairing rule at the root
+    # would make saving ugs/grid.py from JupyterLab write a stray ugs/grid.ipynb
+    assert not (ROOT / "jupytext.toml").exists()
+    assert 'formats = "ipynb,py:percent"' in (NB / "jupytext.toml").read_text()
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_has_one_verdict_cell(source):
+    # the results page (ugs.results_page) shows each notebook's verdict: the cell tagged `verdict`
+    nb = jupytext.read(source)
+    verdicts = [i for i, c in enumerate(nb.cells) if "verdict" in c.metadata.get("tags", ())]
+    assert len(verdicts) == 1, f"{source.name}: {len(verdicts)} cells tagged verdict"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_has_one_parameters_cell_with_output_dir(source):
     nb = jupytext.read(source)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", ())]

@@ -1,5 +1,6 @@
 """The notebook run helpers of ``ugs/openmmlab/runs.py``: commands written out by hand."""
 import pathlib
+import re
 import sys
 
 import pytest
@@ -93,3 +94,54 @@ def test_train_without_a_result_file(tmp_path):
 ])
 def test_condense_shows_each_metrics_validation_summary(line, want):
     assert runs.condense(line) == want
+
+
+_FAKE_RUN = r'''
+import json, sys
+lines = [
+    "11/30 04:08:50 - mmengine - INFO - Epoch(train) [1][1/2]  lr: 1.0e-02  eta: 0:00:04  time: 0.5  loss: 2.5000  loss_cls: 1.5000  loss_bbox: 1.0000",
+    "11/30 04:08:51 - mmengine - INFO - Epoch(train) [1][2/2]  lr: 1.0e-02  eta: 0:00:00  time: 0.5  loss: 2.2500  loss_cls: 1.2500  loss_bbox: 1.0000",
+    "11/30 04:08:52 - mmengine - INFO - Epoch(val) [1][4/4]    coco/AP: 0.2500  coco/AP50: 0.5000  data_time: 0.0024",
+    "final: AP 25.0 AP_s -100.0",
+]
+for line in lines:
+    print(line, flush=True)
+open(sys.argv[1], "w").write(json.dumps({"AP": 25.0}))
+'''
+
+
+def test_train_prints_each_progress_update_outside_a_notebook(tmp_path, capsys):
+    script = tmp_path / "fake_run.py"
+    script.write_text(_FAKE_RUN)
+    out = tmp_path / "w"
+    run = runs.train("toy", [sys.executable, str(script), str(out / "metrics.json")], out, tmp_path)
+    assert run["metrics"] == {"AP": 25.0}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[toy] $ ")
+    assert lines[1] == "[toy] epoch 1 iter    1/2  eta 0:00:04  loss 2.500  loss_cls 1.500  loss_bbox 1.000"
+    assert lines[3] == ("[toy] epoch 1 iter    2/2  eta 0:00:00  loss 2.250  loss_cls 1.250  loss_bbox 1.000"
+                        "  |  epoch 1 val: AP 0.2  AP50 0.5")
+    assert re.fullmatch(r"\[toy\] done in \d+ s  final: AP 25\.0 AP_s -", lines[-1])
+    assert len(lines) == 5   # the command, 2 steps, the val summary after the last, done
+
+
+def test_train_in_a_notebook_keeps_one_live_line_per_run(tmp_path):
+    """Executed as papermill executes a notebook (nbclient, a real kernel): each run leaves its
+    command and exactly one display output, whose last state is the run's summary."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    script = tmp_path / "fake_run.py"
+    script.write_text(_FAKE_RUN)
+    code = (f"import sys\nfrom ugs.openmmlab import runs\n"
+            f"for name in ('a', 'b'):\n"
+            f"    runs.train(name, [sys.executable, {str(script)!r}, {str(tmp_path)!r} + f'/{{name}}/metrics.json'],"
+            f" {str(tmp_path)!r} + f'/{{name}}', {str(tmp_path)!r})\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    displays = [o for o in outputs if o.output_type == "display_data"]
+    assert len(displays) == 2
+    for name, d in zip("ab", displays):
+        assert re.fullmatch(rf"\[{name}\] done in \d+ s  final: AP 25\.0 AP_s -", d.data["text/plain"])
+    printed = "".join(o.text for o in outputs if o.output_type == "stream")
+    assert printed.count("$ ") == 2 and "epoch 1 iter" not in printed   # no wall of log lines

@@ -1,5 +1,5 @@
 """Run the training tool (``python -m ugs.openmmlab.train``) from a notebook: the exact command
-line of one run, and the run itself in a subprocess with a condensed progress display.
+line of one run, and the run itself in a subprocess with one live progress line.
 
 Shared by the notebooks that train detectors (03: Table 1, 10: Table 7), so that every run is
 the command a user would type, and its full output is kept next to its checkpoints.
@@ -19,7 +19,7 @@ import time
 from typing import Callable, List, Optional, Sequence
 
 __all__ = ["resolve", "relative", "dataset_path", "ensure_synthetic", "check_visdrone", "count_images", "train_command",
-           "portable", "condense", "loss_terms", "train", "run_scalars", "train_loss"]
+           "portable", "condense", "loss_terms", "LiveLine", "train", "run_scalars", "train_loss"]
 
 
 def resolve(path, root) -> pathlib.Path:
@@ -171,11 +171,69 @@ def condense(line: str) -> Optional[str]:
     return None
 
 
+class LiveLine:
+    """One progress line per run, rewritten in place as the run goes.
+
+    In a Jupyter kernel (JupyterLab and papermill alike) it is an updatable display (IPython's
+    ``display_id``): the front end redraws it, and the executed notebook keeps its last state.
+    On a terminal it is a carriage-return line. Anywhere else (a CI log, a pipe) each update is
+    its own printed line, so nothing is lost where nothing can be redrawn. Where the line is
+    redrawn, updates closer than ``min_interval`` seconds are coalesced (:meth:`close` always
+    shows the last state).
+    """
+
+    def __init__(self, name: str, min_interval: float = 0.5):
+        self.name, self.min_interval = name, min_interval
+        self.text, self._shown_at, self._handle, self._width = "", 0.0, None, 0
+        self.mode = "print"
+        try:
+            from IPython import get_ipython   # present wherever a notebook runs
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+            self.mode = "display"
+            self._handle = display({"text/plain": f"[{name}] starting"}, raw=True, display_id=True)
+        elif sys.stdout.isatty():
+            self.mode = "tty"
+
+    def update(self, text: str, force: bool = False) -> None:
+        text = f"[{self.name}] {text.strip()}"
+        if text == self.text and not force:
+            return
+        self.text = text
+        now = time.perf_counter()
+        if force or self.mode == "print" or now - self._shown_at >= self.min_interval:
+            self._show()
+            self._shown_at = now
+
+    def _show(self) -> None:
+        if self.mode == "display":
+            self._handle.update({"text/plain": self.text}, raw=True)
+        elif self.mode == "tty":
+            sys.stdout.write("\r" + self.text.ljust(self._width))
+            sys.stdout.flush()
+            self._width = len(self.text)
+        else:
+            print(self.text, flush=True)
+
+    def close(self, text: str) -> None:
+        """Show ``text`` as the line's final state (and end a terminal's line)."""
+        self.update(text, force=True)
+        if self.mode == "tty":
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
 def train(name: str, cmd: List[str], work_dir, root,
           show: Callable[[str], Optional[str]] = condense, expect: Optional[str] = "metrics.json") -> dict:
     """Run ``cmd`` (from :func:`train_command`) from scratch in ``root``: ``work_dir`` is
     deleted first, so nothing of an earlier run is read back. The full output goes to
-    ``work_dir/train_stdout.log``; ``show`` picks what is printed. Returns ``command`` (the
+    ``work_dir/train_stdout.log``; the command is printed once, then ``show`` picks what the
+    run's one live progress line (:class:`LiveLine`) says: the latest training step (epoch,
+    iteration, ETA, losses) followed by the latest validation summary; when the run ends the
+    line states its time and its ``final:`` line. Returns ``command`` (the
     string), ``seconds`` (wall time), ``work_dir``, ``log`` (the full output's path) and
     ``result``: the JSON file ``expect`` the run must write in ``work_dir`` (``metrics.json``
     by default, then also returned as ``metrics``; ``gradient_diagnostics.json`` for runs
@@ -189,6 +247,8 @@ def train(name: str, cmd: List[str], work_dir, root,
     env = _env(root)
     print(f"[{name}] $ {shlex.join(cmd)}", flush=True)
     tail = collections.deque(maxlen=60)
+    step, val, final = "", "", ""
+    live = LiveLine(name)
     t0 = time.perf_counter()
     with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
             subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -197,16 +257,26 @@ def train(name: str, cmd: List[str], work_dir, root,
             log.write(line)
             tail.append(line.rstrip("\n"))
             short = show(line.strip())
-            if short:
-                print(short, flush=True)
+            if not short:
+                continue
+            short = short.strip()
+            if short.startswith("final:"):
+                final = short
+            elif " val:" in short:
+                val = short
+            else:
+                step = short
+            live.update("  |  ".join(p for p in (step, val) if p))
         rc = proc.wait()
     seconds = time.perf_counter() - t0
     if rc != 0:
+        live.close(f"failed (exit {rc}) after {seconds:.0f} s")
         raise RuntimeError(f"training {name} failed (exit {rc}) after {seconds:.0f} s; "
                            f"full log {out / 'train_stdout.log'}; last lines:\n" + "\n".join(tail))
     if expect is not None and not (out / expect).is_file():
+        live.close(f"wrote no {expect} after {seconds:.0f} s")
         raise RuntimeError(f"training {name} wrote no {out / expect}; last lines:\n" + "\n".join(tail))
-    print(f"[{name}] done in {seconds:.0f} s", flush=True)
+    live.close(f"done in {seconds:.0f} s" + (f"  {final}" if final else f"  {step}  {val}".rstrip()))
     result = json.loads((out / expect).read_text(encoding="utf-8")) if expect is not None else None
     run = dict(command=shlex.join(cmd), seconds=seconds, work_dir=out, log=out / "train_stdout.log",
                result=result)
