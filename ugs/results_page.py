@@ -159,6 +159,8 @@ def _paper_cells(r: dict, found: list) -> tuple:
         why = f"ambiguous: {len(found)} paper lines" if found else "no paper value"
         return f'<td class="paper num none">{why}</td>', none
     p = found[0]
+    if str(r.get("note") or "").startswith("-1:"):   # the kit's "no object of this size" (see the note)
+        r = {**r, "value": None}
     mark = (f'<sup class="derived" title="{esc(p["derivation"])}">&dagger;</sup>'
             if p["status"] == "derived" else "")
     paper = f'<td class="paper num" title="{esc(p["source"])}">{_num(p["value"])}{mark}</td>'
@@ -197,7 +199,8 @@ def measured_block(entry: dict, produced: str, committed: str, out: Path, root: 
         cells = [esc(r["row"]), esc(r["method"]), esc(r["column"])] + [esc(r[s]) for s in varying]
         rows.append(f'<tr data-row="{esc(r["row"])}" data-column="{esc(r["column"])}">'
                     + "".join(f"<td>{c}</td>" for c in cells)
-                    + f'<td class="value num">{_num(r["value"])}</td>'
+                    + (f'<td class="value num none" title="{esc(r["note"])}">-</td>'
+                       if str(r.get("note") or "").startswith("-1:") else f'<td class="value num">{_num(r["value"])}</td>')
                     + "".join(_paper_cells(r, index.get(key, []))) + tol_td + "</tr>")
     head = "".join(f"<th>{esc(h)}</th>" for h in ["row", "method", "column", *varying, "measured",
                                                    "paper", "measured - paper", "vs committed"])
