@@ -227,9 +227,11 @@ class LiveLine:
 
 
 def train(name: str, cmd: List[str], work_dir, root,
-          show: Callable[[str], Optional[str]] = condense, expect: Optional[str] = "metrics.json") -> dict:
+          show: Callable[[str], Optional[str]] = condense, expect: Optional[str] = "metrics.json",
+          fresh: bool = True) -> dict:
     """Run ``cmd`` (from :func:`train_command`) from scratch in ``root``: ``work_dir`` is
-    deleted first, so nothing of an earlier run is read back. The full output goes to
+    deleted first, so nothing of an earlier run is read back (``fresh=False`` keeps it, for a
+    run that resumes from its checkpoint: ``ugs.openmmlab.study``). The full output goes to
     ``work_dir/train_stdout.log``; the command is printed once, then ``show`` picks what the
     run's one live progress line (:class:`LiveLine`) says: the latest training step (epoch,
     iteration, ETA, losses) followed by the latest validation summary; when the run ends the
@@ -241,16 +243,16 @@ def train(name: str, cmd: List[str], work_dir, root,
     read its logged values with :func:`run_scalars`); raises with the log's last lines when the
     run fails."""
     out = pathlib.Path(work_dir)
-    if out.exists():
+    if fresh and out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=not fresh)
     env = _env(root)
     print(f"[{name}] $ {shlex.join(cmd)}", flush=True)
     tail = collections.deque(maxlen=60)
     step, val, final = "", "", ""
     live = LiveLine(name)
     t0 = time.perf_counter()
-    with open(out / "train_stdout.log", "w", encoding="utf-8") as log, \
+    with open(out / "train_stdout.log", "w" if fresh else "a", encoding="utf-8") as log, \
             subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, bufsize=1) as proc:
         for line in proc.stdout:
