@@ -1,7 +1,5 @@
 """The CPU study's bookkeeping (ugs.openmmlab.study): which runs are finished, resumed or new,
 the resumed run's command, the curve over sittings, and the paired comparison of the arms."""
-import json
-import shlex
 import sys
 
 import pytest
