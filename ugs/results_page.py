@@ -152,6 +152,11 @@ def _tolerance(entry: dict, committed_stem: str, committed_dir: str):
             f'<ul>{items}</ul>'), {(h[1], h[2]): m for h, m in hits if h}
 
 
+def _no_object(r: dict) -> bool:
+    """The kit writes -1 (no object of that size in the evaluated set) with a note saying so."""
+    return str(r.get("note") or "").startswith("-1:")
+
+
 def _paper_cells(r: dict, found: list) -> tuple:
     """(paper <td>, difference <td>) of measured record ``r`` and its paper lines ``found``."""
     none = '<td class="diff num none">-</td>'
@@ -159,7 +164,7 @@ def _paper_cells(r: dict, found: list) -> tuple:
         why = f"ambiguous: {len(found)} paper lines" if found else "no paper value"
         return f'<td class="paper num none">{why}</td>', none
     p = found[0]
-    if str(r.get("note") or "").startswith("-1:"):   # the kit's "no object of this size" (see the note)
+    if _no_object(r):
         r = {**r, "value": None}
     mark = (f'<sup class="derived" title="{esc(p["derivation"])}">&dagger;</sup>'
             if p["status"] == "derived" else "")
@@ -200,7 +205,7 @@ def measured_block(entry: dict, produced: str, committed: str, out: Path, root: 
         rows.append(f'<tr data-row="{esc(r["row"])}" data-column="{esc(r["column"])}">'
                     + "".join(f"<td>{c}</td>" for c in cells)
                     + (f'<td class="value num none" title="{esc(r["note"])}">-</td>'
-                       if str(r.get("note") or "").startswith("-1:") else f'<td class="value num">{_num(r["value"])}</td>')
+                       if _no_object(r) else f'<td class="value num">{_num(r["value"])}</td>')
                     + "".join(_paper_cells(r, index.get(key, []))) + tol_td + "</tr>")
     head = "".join(f"<th>{esc(h)}</th>" for h in ["row", "method", "column", *varying, "measured",
                                                    "paper", "measured - paper", "vs committed"])

@@ -102,12 +102,13 @@ def state(work_dir: pathlib.Path, cmd: Sequence[str]) -> str:
 def curve(work_dir: pathlib.Path, metric: str = "visdrone/AP") -> List[float]:
     """Validation ``metric`` after each epoch, over every sitting of the run (mmengine logs a
     resumed run into a new timestamped folder; a later sitting's value for an epoch wins)."""
+    from .train import read_scalars   # standard library only at import
+
     by_epoch: Dict[int, float] = {}
     for scalars in sorted(work_dir.glob("*/vis_data/scalars.json")):
-        entries = [json.loads(line) for line in scalars.read_text(encoding="utf-8").splitlines() if line.strip()]
-        vals = [e for e in entries if metric in e]
-        for i, e in enumerate(vals, 1):   # one validation per epoch: the k-th is epoch step/iters
-            by_epoch[int(e.get("epoch", e.get("step", i)))] = float(e[metric])
+        for e in read_scalars(str(scalars.parent.parent)):
+            if metric in e:   # a validation entry: its step is the epoch
+                by_epoch[int(e["step"])] = float(e[metric])
     return [by_epoch[k] for k in sorted(by_epoch)]
 
 
@@ -185,9 +186,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{arm}: validation AP per epoch {' '.join(f'{v:.1f}' for v in r['curve'])}; per-epoch rule: "
                   + (f"plateau at epoch {e}" if e else f"no plateau in {args.epochs} epochs")
                   + f"; {r['seconds'] / 60:.1f} min")
-            finals = {int(f.parts[-4][1:]): json.loads(f.read_text(encoding="utf-8"))["metrics"]["AP"]
-                      for f in runs.resolve(f"{args.work_root}/pilot", ROOT).glob(f"e*/{arm}/seed*/study_run.json")}
-            finals = {k: 100 * v for k, v in finals.items()}
+            finals = {int(d.name[1:]): 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
+                      for d in runs.resolve(f"{args.work_root}/pilot", ROOT).glob("e*")
+                      for rec in collect(d, [arm]).get(arm, {}).values()}
             s = stats.schedule_plateau(finals, tol=SCHEDULE_TOL)
             print(f"{arm}: final AP by schedule length {finals}; schedule rule (tol {SCHEDULE_TOL} AP): "
                   + (f"{s} epochs are enough" if s else "no schedule is long enough yet"))
