@@ -9,11 +9,19 @@ and gradient), ``convex_iou``, ``convex_giou`` (value and the returned gradient)
 ``min_area_polygons`` (the rectangles' areas: the corner order may differ) and
 ``chamfer_distance``. Without CUDA, or with an mmcv built without its CUDA ops, it says so and
 exits with status 2.
+
+On a machine whose mmcv was built for its CPU ops only, ``--mmcv-cuda-ops`` first JIT-builds
+mmcv's own CUDA kernels of these ops from its source release (``benchmarks/mmcv_cuda_ops.py``)
+and puts them behind mmcv's names; the JSON then records which ops came from that build:
+
+    python benchmarks/rotated_ops_cuda.py --mmcv-cuda-ops .whl/mmcv-2.0.1.tar.gz \
+        --out rotated_ops_cuda.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -31,10 +39,24 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out")
+    ap.add_argument("--mmcv-cuda-ops", metavar="TARBALL_OR_DIR",
+                    help="first build mmcv's CUDA kernels of these ops from this mmcv source "
+                         "release and install them (benchmarks/mmcv_cuda_ops.py)")
+    ap.add_argument("--mmcv-cuda-ops-build-dir", default="/tmp/mmcv_cuda_ops")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA device: nothing to compare")
         return 2
+    built = None
+    if args.mmcv_cuda_ops:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import mmcv_cuda_ops
+
+        mmcv_cuda_ops.install(args.mmcv_cuda_ops, args.mmcv_cuda_ops_build_dir,
+                              ops=["diff_iou_rotated", "convex_iou", "min_area_polygons",
+                                   "chamfer_distance"])
+        built = dict(mmcv_cuda_ops.describe(), source=args.mmcv_cuda_ops)
+        print("mmcv CUDA ops built here:", built["installed"], "failed:", list(built["failed"]))
     import mmcv.ops as mo
     g = torch.Generator().manual_seed(args.seed)
     n = args.n
@@ -71,6 +93,7 @@ def main(argv=None) -> int:
     d1o, d2o, _, _ = ours.chamfer_distance(a.double(), b.double())
     rec["chamfer_distance"] = dict(max_value_diff=float(max((d1c.cpu().double() - d1o).abs().max(),
                                                             (d2c.cpu().double() - d2o).abs().max())))
+    rec["mmcv_cuda_ops_build"] = built   # None: mmcv's own build held the CUDA kernels
     rec["device"] = torch.cuda.get_device_name(0)
     rec["n"], rec["seed"] = n, args.seed
     for k, v in rec.items():
