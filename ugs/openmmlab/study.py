@@ -7,7 +7,10 @@ seeds per arm, the arms paired by seed, every comparison with its interval.
     python -m ugs.openmmlab.study pilot --arms fcos --epochs 24   # where the baseline plateaus
 
 Every run is one command of the training tool (``python -m ugs.openmmlab.train``), the quick
-profile with ``--epochs`` and ``--seed``, in its own work dir ``<work_root>/<arm>/seed<s>``
+profile with ``--epochs`` and ``--seed`` and, by default (``--init pretrained``), the backbone
+initialised from the study's pretrained ResNet-18 (``python -m ugs.openmmlab.pretrain``, the same
+weights for every arm: the paper's runs start from ImageNet weights, which cannot be downloaded
+here), in its own work dir ``<work_root>/<arm>/seed<s>``
 (the merged config, the log, checkpoints, ``metrics.json``). A run is *finished* when its
 ``study_run.json`` records the same command: ``run`` skips it. A run that stopped part-way
 (its ``command.txt`` is the same command and mmengine left a ``last_checkpoint``) continues
@@ -64,7 +67,11 @@ COMPARISONS = [
 #: the study's setting: the quick profile (ResNet-18 from scratch, 256 px, 4 images per step) on
 #: the kit's synthetic set, longer. ``epochs`` is fixed from the pilot's plateau (see ``plan``).
 SETTINGS = dict(profile="quick", data_root="data/synthetic", epochs=12, image_size=256, max_per_img=500,
-                seeds=(0, 1, 2, 3, 4), work_root="work_dirs/study")
+                seeds=(0, 1, 2, 3, 4), work_root="work_dirs/study", init="pretrained",
+                pretrained="work_dirs/study/pretrained/resnet18_synthetic.pth")
+#: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
+#: identical for every arm) or ``scratch`` (the quick profile's own: random)
+INITS = ("pretrained", "scratch")
 METRICS = ("AP", "AP_s")
 #: the plateau rule: the best validation AP of the last ``window`` epochs is less than ``tol``
 #: AP points above the best before them (ugs.stats.plateau_epoch)
@@ -75,12 +82,32 @@ SCHEDULE_TOL = 1.0
 
 
 def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root=SETTINGS["data_root"],
-            image_size: int = SETTINGS["image_size"]) -> List[str]:
+            image_size: int = SETTINGS["image_size"], init: str = SETTINGS["init"],
+            pretrained=SETTINGS["pretrained"]) -> List[str]:
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; arms: {', '.join(ARMS)}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    options = []
+    if init == "pretrained":   # the quick profile's backbone has init_cfg=None: replace it
+        options = ["model.backbone.init_cfg._delete_=true", "model.backbone.init_cfg.type=Pretrained",
+                   f"model.backbone.init_cfg.checkpoint={runs.relative(runs.resolve(pretrained, root), root)}"]
     return runs.train_command(ARMS[arm], root=root, profile="quick", data_root=runs.resolve(data_root, root),
                               work_dir=run_dir(work_root, arm, seed, root), epochs=epochs, seed=seed,
-                              max_per_img=SETTINGS["max_per_img"], image_size=image_size)
+                              max_per_img=SETTINGS["max_per_img"], image_size=image_size, options=options)
+
+
+def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"]) -> str:
+    """Where a pilot of ``epochs`` runs: ``<work_root>/pilot/e<epochs>`` from scratch,
+    ``<work_root>/pilot/pt-e<epochs>`` from the pretrained backbone."""
+    return f"{work_root}/pilot/{'pt-' if init == 'pretrained' else ''}e{epochs}"
+
+
+def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -> None:
+    path = runs.resolve(pretrained, root)
+    if init == "pretrained" and not path.is_file():
+        raise SystemExit(f"{path}: the study's pretrained backbone is missing; make it with "
+                         "`python -m ugs.openmmlab.pretrain` (~10 min) or pass --init scratch")
 
 
 def run_dir(work_root, arm: str, seed: int, root=ROOT) -> pathlib.Path:
@@ -168,11 +195,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=list(SETTINGS["seeds"]))
     ap.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     ap.add_argument("--work-root", default=SETTINGS["work_root"])
+    ap.add_argument("--init", choices=INITS, default=SETTINGS["init"],
+                    help="the backbone's start: the study's pretrained weights (default) or random")
     args = ap.parse_args(argv)
+    if args.action in ("run", "pilot"):
+        _check_pretrained(args.init)
     if args.action == "plan":
         done = collect(args.work_root, args.arms)
         for arm in args.arms:
-            n = sum(state(run_dir(args.work_root, arm, s), command(arm, s, epochs=args.epochs,
+            n = sum(state(run_dir(args.work_root, arm, s), command(arm, s, epochs=args.epochs, init=args.init,
                                                                    work_root=args.work_root)) == "finished"
                     for s in args.seeds)
             secs = [r["seconds"] for r in done.get(arm, {}).values() if r["epochs"] == args.epochs]
@@ -181,13 +212,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.action == "pilot":
         for arm in args.arms:
-            r = run_one(arm, args.seeds[0], epochs=args.epochs, work_root=f"{args.work_root}/pilot/e{args.epochs}")
+            r = run_one(arm, args.seeds[0], epochs=args.epochs, init=args.init,
+                        work_root=pilot_root(args.work_root, args.epochs, args.init))
             e = stats.plateau_epoch(r["curve"], window=PLATEAU["window"], tol=PLATEAU["tol"])
             print(f"{arm}: validation AP per epoch {' '.join(f'{v:.1f}' for v in r['curve'])}; per-epoch rule: "
                   + (f"plateau at epoch {e}" if e else f"no plateau in {args.epochs} epochs")
                   + f"; {r['seconds'] / 60:.1f} min")
-            finals = {int(d.name[1:]): 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
-                      for d in runs.resolve(f"{args.work_root}/pilot", ROOT).glob("e*")
+            finals = {int(d.name.split("e")[-1]): 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
+                      for d in runs.resolve(f"{args.work_root}/pilot", ROOT).glob(
+                          ("pt-" if args.init == "pretrained" else "") + "e[0-9]*")
                       for rec in collect(d, [arm]).get(arm, {}).values()}
             s = stats.schedule_plateau(finals, tol=SCHEDULE_TOL)
             print(f"{arm}: final AP by schedule length {finals}; schedule rule (tol {SCHEDULE_TOL} AP): "
@@ -197,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         todo = [(a, s) for s in args.seeds for a in args.arms]   # seed-major: pairs complete early
         for i, (arm, seed) in enumerate(todo, 1):
             print(f"({i}/{len(todo)})", end=" ", flush=True)
-            run_one(arm, seed, epochs=args.epochs, work_root=args.work_root)
+            run_one(arm, seed, epochs=args.epochs, init=args.init, work_root=args.work_root)
         return 0
     rows = compare(collect(args.work_root, args.arms))
     for r in rows:
