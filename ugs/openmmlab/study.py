@@ -64,7 +64,7 @@ COMPARISONS = [
     ("table6_um_to_ur", "t6_ce_in_um_l0.5", "faster_rcnn_ugs", "+ gamma L^ur (0.5, rho 0.5): full UGS"),
 ]
 
-#: the study's setting: the quick profile (ResNet-18 from scratch, 256 px, 4 images per step) on
+#: the study's setting: the quick profile (ResNet-18, 256 px, 4 images per step) on
 #: the kit's synthetic set, longer. ``epochs`` is fixed from the pilot's plateau (see ``plan``).
 SETTINGS = dict(profile="quick", data_root="data/synthetic", epochs=12, image_size=256, max_per_img=500,
                 seeds=(0, 1, 2, 3, 4), work_root="work_dirs/study", init="pretrained",
@@ -107,7 +107,7 @@ def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -
     path = runs.resolve(pretrained, root)
     if init == "pretrained" and not path.is_file():
         raise SystemExit(f"{path}: the study's pretrained backbone is missing; make it with "
-                         "`python -m ugs.openmmlab.pretrain` (~10 min) or pass --init scratch")
+                         "`python -m ugs.openmmlab.pretrain` (~5 min) or pass --init scratch")
 
 
 def run_dir(work_root, arm: str, seed: int, root=ROOT) -> pathlib.Path:
