@@ -97,10 +97,15 @@ def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root
                               max_per_img=SETTINGS["max_per_img"], image_size=image_size, options=options)
 
 
-def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"]) -> str:
+def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"], data_root=SETTINGS["data_root"],
+               image_size: int = SETTINGS["image_size"]) -> str:
     """Where a pilot of ``epochs`` runs: ``<work_root>/pilot/e<epochs>`` from scratch,
-    ``<work_root>/pilot/pt-e<epochs>`` from the pretrained backbone."""
-    return f"{work_root}/pilot/{'pt-' if init == 'pretrained' else ''}e{epochs}"
+    ``<work_root>/pilot/pt-e<epochs>`` from the pretrained backbone, in a folder of its own
+    (``<work_root>/pilot/<data folder>-<image size>/...``) for another data set or image size."""
+    setting = ""
+    if (str(data_root), int(image_size)) != (SETTINGS["data_root"], SETTINGS["image_size"]):
+        setting = f"{pathlib.PurePath(str(data_root)).name}-{int(image_size)}/"
+    return f"{work_root}/pilot/{setting}{'pt-' if init == 'pretrained' else ''}e{epochs}"
 
 
 def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -> None:
@@ -197,14 +202,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--work-root", default=SETTINGS["work_root"])
     ap.add_argument("--init", choices=INITS, default=SETTINGS["init"],
                     help="the backbone's start: the study's pretrained weights (default) or random")
+    ap.add_argument("--data-root", default=SETTINGS["data_root"],
+                    help="the synthetic set (``ugs data synth OUT [--image-size S]``)")
+    ap.add_argument("--image-size", type=int, default=SETTINGS["image_size"])
     args = ap.parse_args(argv)
     if args.action in ("run", "pilot"):
         _check_pretrained(args.init)
+    setting = dict(init=args.init, data_root=args.data_root, image_size=args.image_size)
+    default = {k: SETTINGS[k] for k in setting}
+    if args.action == "run" and setting != default and args.work_root == SETTINGS["work_root"]:
+        # a changed command restarts a run from scratch: the study's finished runs would be lost
+        ap.error(f"--work-root: runs with another setting than the study's {default} need a "
+                 f"work root of their own, not {SETTINGS['work_root']}")
     if args.action == "plan":
         done = collect(args.work_root, args.arms)
         for arm in args.arms:
-            n = sum(state(run_dir(args.work_root, arm, s), command(arm, s, epochs=args.epochs, init=args.init,
-                                                                   work_root=args.work_root)) == "finished"
+            n = sum(state(run_dir(args.work_root, arm, s), command(arm, s, epochs=args.epochs, work_root=args.work_root,
+                                                                   **setting)) == "finished"
                     for s in args.seeds)
             secs = [r["seconds"] for r in done.get(arm, {}).values() if r["epochs"] == args.epochs]
             cost = f"{sum(secs) / len(secs) / 60:.1f} min per run (measured)" if secs else "cost not measured yet"
@@ -212,15 +226,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if args.action == "pilot":
         for arm in args.arms:
-            r = run_one(arm, args.seeds[0], epochs=args.epochs, init=args.init,
-                        work_root=pilot_root(args.work_root, args.epochs, args.init))
+            r = run_one(arm, args.seeds[0], epochs=args.epochs, **setting,
+                        work_root=pilot_root(args.work_root, args.epochs, **setting))
             e = stats.plateau_epoch(r["curve"], window=PLATEAU["window"], tol=PLATEAU["tol"])
             print(f"{arm}: validation AP per epoch {' '.join(f'{v:.1f}' for v in r['curve'])}; per-epoch rule: "
                   + (f"plateau at epoch {e}" if e else f"no plateau in {args.epochs} epochs")
                   + f"; {r['seconds'] / 60:.1f} min")
+            here = runs.resolve(pilot_root(args.work_root, args.epochs, **setting), ROOT).parent
             finals = {int(d.name.split("e")[-1]): 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
-                      for d in runs.resolve(f"{args.work_root}/pilot", ROOT).glob(
-                          ("pt-" if args.init == "pretrained" else "") + "e[0-9]*")
+                      for d in here.glob(("pt-" if args.init == "pretrained" else "") + "e[0-9]*")
                       for rec in collect(d, [arm]).get(arm, {}).values()}
             s = stats.schedule_plateau(finals, tol=SCHEDULE_TOL)
             print(f"{arm}: final AP by schedule length {finals}; schedule rule (tol {SCHEDULE_TOL} AP): "
@@ -230,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         todo = [(a, s) for s in args.seeds for a in args.arms]   # seed-major: pairs complete early
         for i, (arm, seed) in enumerate(todo, 1):
             print(f"({i}/{len(todo)})", end=" ", flush=True)
-            run_one(arm, seed, epochs=args.epochs, init=args.init, work_root=args.work_root)
+            run_one(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
         return 0
     rows = compare(collect(args.work_root, args.arms))
     for r in rows:
