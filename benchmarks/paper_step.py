@@ -323,29 +323,13 @@ def step(config, device, n=None, h=None, w=None):
 
 def use_pytorch_rotated_ops() -> dict:
     """mmcv's CUDA-only rotated ops (those of ``ugs.rotated.cpu_ops.BINDINGS``) through the kit's
-    plain-PyTorch versions (``ugs.rotated_ops``) for tensors on any device. ``cpu_ops`` already
-    sends CPU tensors there (installed by ``ugs.rotated.runtime``); this sends CUDA tensors there
-    too. Each wrapper keeps mmcv's original under cpu_ops' mark, so a later ``cpu_ops.install()``
-    restores the CPU-only dispatch. Returns ``{op: [modules patched]}``."""
+    plain-PyTorch versions (``ugs.rotated_ops``) for tensors on any device
+    (``cpu_ops.install(every_device=True)``); a later ``cpu_ops.install()`` restores the CPU-only
+    dispatch. Returns ``{op: [modules patched]}``."""
     importlib.import_module("ugs.rotated.runtime")   # mmrotate's modules imported, cpu_ops installed
-    from ugs import rotated_ops
     from ugs.rotated import cpu_ops
 
-    done = {}
-    for name, modules in cpu_ops.BINDINGS.items():
-        original = getattr(importlib.import_module("mmcv.ops"), name)
-        original = getattr(original, cpu_ops._MARK, original)
-        ours = getattr(rotated_ops, name)
-
-        @functools.wraps(original)
-        def op(*args, _ours=ours, **kwargs):
-            return _ours(*args, **kwargs)
-
-        setattr(op, cpu_ops._MARK, original)
-        for mod_name in modules:
-            setattr(importlib.import_module(mod_name), name, op)
-        done[name] = list(modules)
-    return done
+    return cpu_ops.install(every_device=True)
 
 
 def install_mmcv_cuda_ops(src, build_dir):

@@ -44,10 +44,27 @@ def test_full_size_defaults(config, want):
         assert paper_step._qbox(cfg) == ("reppoints" in config)
 
 
-def test_pytorch_rotated_ops_route_every_device_and_cpu_ops_restores():
+def _routes(op, name, monkeypatch):
+    """Where a call of the installed ``op`` goes when its tensors are on CUDA (simulated: the
+    dispatch's device test answers yes): 'ours' (the plain-PyTorch version, stubbed here) or
+    'mmcv' (its kernel, which raises in this CPU build)."""
+    from ugs import rotated_ops
+    from ugs.rotated import cpu_ops
+
+    reached = []
+    with monkeypatch.context() as m:
+        m.setattr(cpu_ops, "_on_cuda", lambda args, kwargs: True)
+        m.setattr(rotated_ops, name, lambda *a, **k: reached.append("ours"))
+        try:
+            op(object())
+        except Exception:
+            reached.append("mmcv")
+    return reached[0]
+
+
+def test_pytorch_rotated_ops_route_every_device_and_cpu_ops_restores(monkeypatch):
     import importlib
 
-    from ugs import rotated_ops
     from ugs.rotated import cpu_ops
 
     try:
@@ -56,13 +73,13 @@ def test_pytorch_rotated_ops_route_every_device_and_cpu_ops_restores():
         for name, modules in cpu_ops.BINDINGS.items():
             for m in modules:
                 op = getattr(importlib.import_module(m), name)
-                assert op.__kwdefaults__["_ours"] is getattr(rotated_ops, name)
+                assert _routes(op, name, monkeypatch) == "ours"
                 assert not hasattr(getattr(op, cpu_ops._MARK), cpu_ops._MARK)      # mmcv's own kernel kept
     finally:
         cpu_ops.install()
     assert cpu_ops.installed()
     op = importlib.import_module("mmcv.ops").convex_iou
-    assert op.__kwdefaults__ is None or "_ours" not in op.__kwdefaults__
+    assert _routes(op, "convex_iou", monkeypatch) == "mmcv"
 
 
 def test_mmcv_cuda_ops_guard(monkeypatch):

@@ -41,7 +41,7 @@ def test_a_split_without_objects_is_an_error_that_names_it(tmp_path):
 
 def test_a_short_annotation_line_names_the_file_and_line(tmp_path):
     split = _split(tmp_path / "train", ["4,4,6,10,1,1,0,0", "1,2,3"])
-    with pytest.raises(ValueError, match=r"s0000000.txt:2"):
+    with pytest.raises(ValueError, match=r"s0000000.txt, line 2: expected 8 comma-separated fields"):
         pretrain.crops(split, np.random.default_rng(0))
 
 

@@ -37,26 +37,13 @@ import pathlib
 import shlex
 import sys
 import time
-from typing import List, Tuple
+from typing import Tuple
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CROP = 32           #: input side of a crop
 SEED = 1            #: the pretraining set's generator seed (the study's data: seed 0)
-
-
-def _read_lines(path: pathlib.Path) -> List[Tuple[int, int, int, int, int]]:
-    """``(left, top, width, height, category)`` of every line of a VisDrone annotation file."""
-    out = []
-    for n, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
-        if not line.strip():
-            continue
-        f = line.split(",")
-        if len(f) < 6:
-            raise ValueError(f"{path}:{n}: expected 8 comma-separated integers, got {line!r}")
-        out.append((int(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[5])))
-    return out
 
 
 def _square(cx: float, cy: float, side: float, W: int, H: int) -> Tuple[int, int, int]:
@@ -72,6 +59,8 @@ def crops(split_dir: pathlib.Path, rng: np.random.Generator, background_ratio: f
     docstring)."""
     import cv2
 
+    from ugs.data.visdrone import read_visdrone_annotation
+
     xs, ys = [], []
     for ann in sorted((split_dir / "annotations").glob("*.txt")):
         img = cv2.imread(str(split_dir / "images" / (ann.stem + ".jpg")))
@@ -79,17 +68,18 @@ def crops(split_dir: pathlib.Path, rng: np.random.Generator, background_ratio: f
             raise FileNotFoundError(f"{split_dir / 'images' / (ann.stem + '.jpg')}: missing or unreadable")
         img = img[..., ::-1]
         H, W = img.shape[:2]
-        lines = _read_lines(ann)
+        lines = read_visdrone_annotation(ann)
         sides = []
-        for left, top, w, h, cat in lines:
-            if not 1 <= cat <= 10 or w <= 0 or h <= 0:
+        for r in lines:
+            if not 1 <= r.category <= 10 or r.width <= 0 or r.height <= 0:
                 continue
-            side = min(max(2 * max(w, h), 16), 128)
-            x0, y0, s = _square(left + w / 2, top + h / 2, side, W, H)
+            side = min(max(2 * max(r.width, r.height), 16), 128)
+            x0, y0, s = _square(r.left + r.width / 2, r.top + r.height / 2, side, W, H)
             xs.append(cv2.resize(img[y0:y0 + s, x0:x0 + s], (CROP, CROP), interpolation=cv2.INTER_AREA))
-            ys.append(cat)
+            ys.append(r.category)
             sides.append(side)
-        boxes = np.array([(l, t, l + w, t + h) for l, t, w, h, _ in lines], dtype=np.float64).reshape(-1, 4)
+        boxes = np.array([(r.left, r.top, r.left + r.width, r.top + r.height) for r in lines],
+                         dtype=np.float64).reshape(-1, 4)
         want, tries = int(round(background_ratio * len(sides))), 0
         while want > 0 and sides and tries < 50 * len(sides):
             tries += 1
@@ -135,8 +125,9 @@ class Classifier:
 
 def _normalise(x):
     import torch
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)   # the quick profile's preprocessor
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    from .train import QUICK_MEAN, QUICK_STD    # the quick profile's preprocessor
+    mean = torch.tensor(QUICK_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(QUICK_STD).view(1, 3, 1, 1)
     return (x.float() - mean) / std
 
 

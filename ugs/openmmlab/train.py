@@ -40,6 +40,10 @@ def _load(config: str):
     return Config.fromfile(config)
 
 
+#: the quick profile's input normalisation (ImageNet's RGB statistics, the torchvision convention)
+QUICK_MEAN, QUICK_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+
+
 def _quick_backbone() -> dict:
     """The quick profile's backbone: ResNet-18 from scratch, all four stages (no download)."""
     return dict(type="ResNet", depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
@@ -102,7 +106,7 @@ def apply_quick_profile(cfg, image_size: int = 256, epochs: int = 4) -> None:
     m.backbone = _quick_backbone()
     if cfg.get("default_scope") == "mmrotate":       # Table 3: mmdet's ResNet from mmrotate's scope
         m.backbone.type = "mmdet.ResNet"
-    m.data_preprocessor.update(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+    m.data_preprocessor.update(mean=list(QUICK_MEAN), std=list(QUICK_STD),
                                bgr_to_rgb=True)
     m.neck.update(in_channels=[64, 128, 256, 512], out_channels=64)
     if "rpn_head" in m:

@@ -36,27 +36,31 @@ def _on_cuda(args, kwargs) -> bool:
     return any(isinstance(a, torch.Tensor) and a.is_cuda for a in (*args, *kwargs.values()))
 
 
-def _dispatch(name: str, original):
-    cpu = getattr(rotated_ops, name)
-
+def _dispatch(name: str, original, every_device: bool = False):
     @functools.wraps(original)
     def op(*args, **kwargs):
-        return original(*args, **kwargs) if _on_cuda(args, kwargs) else cpu(*args, **kwargs)
+        if not every_device and _on_cuda(args, kwargs):
+            return original(*args, **kwargs)
+        return getattr(rotated_ops, name)(*args, **kwargs)
 
     setattr(op, _MARK, original)
     return op
 
 
-def install() -> dict:
+def install(every_device: bool = False) -> dict:
     """Wrap every op of :data:`BINDINGS` where it is bound (idempotent); returns ``{op: [modules
-    patched]}``. Imports mmrotate's model modules (the collections shim first)."""
+    patched]}``. Imports mmrotate's model modules (the collections shim first).
+
+    ``every_device=True`` sends CUDA calls to the plain-PyTorch versions too (a GPU machine whose
+    mmcv lacks these kernels: ``benchmarks/paper_step.py --pytorch-rotated-ops``); a later
+    ``install()`` restores mmcv's kernels for CUDA calls."""
     import ugs.openmmlab.compat  # noqa: F401  (mmrotate on Python >= 3.10)
 
     done = {}
     for name, modules in BINDINGS.items():
         original = getattr(importlib.import_module("mmcv.ops"), name)
         original = getattr(original, _MARK, original)
-        wrapped = _dispatch(name, original)
+        wrapped = _dispatch(name, original, every_device)
         done[name] = []
         for mod_name in modules:
             mod = importlib.import_module(mod_name)
