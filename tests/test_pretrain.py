@@ -84,13 +84,13 @@ def test_scratch_runs_have_no_backbone_options_and_a_missing_checkpoint_is_named
 
 
 def test_pilots_of_the_two_starts_live_apart():
-    assert study.pilot_root("w", 12, "scratch") == "w/pilot/e12"
-    assert study.pilot_root("w", 12, "pretrained") == "w/pilot/pt-e12"
+    assert study.pilot_root("w", 12, "scratch") == "w/pilot/synth128-128/e12"
+    assert study.pilot_root("w", 12, "pretrained") == "w/pilot/synth128-128/pt-e12"
 
 
 def test_another_setting_pilots_apart_and_runs_only_in_a_work_root_of_its_own(capsys):
     assert study.pilot_root("w", 48, "pretrained", "data/synthetic128", 128) == "w/pilot/synthetic128-128/pt-e48"
-    assert study.pilot_root("w", 48, "scratch", "data/synthetic", 256) == "w/pilot/e48"
+    assert study.pilot_root("w", 48, "scratch", "data/synthetic", 256) == "w/pilot/synthetic-256/e48"
     with pytest.raises(SystemExit):    # argparse's error: the default study's runs would be restarted
         study.main(["run", "--init", "scratch"])
     assert "need a work root of their own" in capsys.readouterr().err

@@ -145,3 +145,17 @@ def test_train_in_a_notebook_keeps_one_live_line_per_run(tmp_path):
         assert re.fullmatch(rf"\[{name}\] done in \d+ s  final: AP 25\.0 AP_s -", d.data["text/plain"])
     printed = "".join(o.text for o in outputs if o.output_type == "stream")
     assert printed.count("$ ") == 2 and "epoch 1 iter" not in printed   # no wall of log lines
+
+
+def test_ensure_synthetic_makes_the_set_at_the_size_asked_and_refuses_another(tmp_path):
+    import json
+    root = pathlib.Path(__file__).resolve().parents[1]
+    data = tmp_path / "synth64"
+    assert runs.ensure_synthetic(data, root, image_size=64) is True
+    meta = json.loads((data / "meta.json").read_text())["parameters"]
+    assert meta["image_size"] == [64, 64]
+    first = json.loads((data / "annotations" / "val.json").read_text())["images"][0]
+    assert (first["width"], first["height"]) == (64, 64)
+    assert runs.ensure_synthetic(data, root, image_size=64) is False       # there: not made again
+    with pytest.raises(ValueError, match=r"synth64: a synthetic set of 64x64 px \(meta.json\), not 96x96"):
+        runs.ensure_synthetic(data, root, image_size=96)

@@ -50,14 +50,24 @@ def count_images(data_path, split: str) -> int:
                           .read_text(encoding="utf-8"))["images"])
 
 
-def ensure_synthetic(data_path, root) -> bool:
+def ensure_synthetic(data_path, root, image_size: Optional[int] = None) -> bool:
     """Generate the kit's synthetic set at ``data_path`` (``python -m ugs.cli data synth``, run
-    in ``root``) when its ``annotations/val.json`` is missing; True when it was generated.
-    Raises with the generator's error output when it fails."""
+    in ``root``; ``image_size``: its ``--image-size``, else the generator's default) when its
+    ``annotations/val.json`` is missing; True when it was generated. Raises with the
+    generator's error output when it fails, and a ValueError naming the folder when an existing
+    set was generated at another ``image_size``."""
     data_path = pathlib.Path(data_path)
     if (data_path / "annotations" / "val.json").is_file():
+        meta = data_path / "meta.json"
+        if image_size is not None and meta.is_file():
+            made = json.loads(meta.read_text(encoding="utf-8"))["parameters"]["image_size"]
+            if list(made) != [int(image_size)] * 2:
+                raise ValueError(f"{data_path}: a synthetic set of {made[0]}x{made[1]} px (meta.json), "
+                                 f"not {image_size}x{image_size}: use another folder")
         return False
     cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
+    if image_size is not None:
+        cmd += ["--image-size", str(int(image_size))]
     print("$", shlex.join(cmd), flush=True)
     gen = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=_env(root))
     if gen.returncode != 0:

@@ -1,28 +1,32 @@
-"""The CPU study (issue 16): the quick profile's setting trained to a plateau with several
-seeds per arm, the arms paired by seed, every comparison with its interval.
+"""The CPU study (issue 16): the quick profile's detectors trained much longer on a synthetic
+set, five seeds per arm, the arms paired by seed, every comparison with its interval.
 
-    python -m ugs.openmmlab.study plan                      # arms, runs, the estimated cost
-    python -m ugs.openmmlab.study run [--arms fcos fcos_ugs] [--seeds 0 1 2 3 4]
-    python -m ugs.openmmlab.study report                    # the paired comparisons
-    python -m ugs.openmmlab.study pilot --arms fcos --epochs 24   # where the baseline plateaus
+    python -m ugs.openmmlab.study plan                      # arms, finished seeds, measured cost
+    python -m ugs.openmmlab.study run --arms <a table's arms>   # seeds 0-4, seed-major, resumable
+    python -m ugs.openmmlab.study report [--table table1 --out FILE.csv]   # comparisons, verdicts
+    python -m ugs.openmmlab.study pilot --arms fcos --epochs 96   # one seed: AP after each epoch
+    python -m ugs.openmmlab.study curves --out FILE.png     # the pilots' curves of a setting
 
 Every run is one command of the training tool (``python -m ugs.openmmlab.train``), the quick
-profile with ``--epochs`` and ``--seed`` and, by default (``--init pretrained``), the backbone
-initialised from the study's pretrained ResNet-18 (``python -m ugs.openmmlab.pretrain``, the same
-weights for every arm: the paper's runs start from ImageNet weights, which cannot be downloaded
-here), in its own work dir ``<work_root>/<arm>/seed<s>``
-(the merged config, the log, checkpoints, ``metrics.json``). A run is *finished* when its
-``study_run.json`` records the same command: ``run`` skips it. A run that stopped part-way
-(its ``command.txt`` is the same command and mmengine left a ``last_checkpoint``) continues
-from its last epoch with the tool's ``--resume``; anything else starts from scratch. So the
-study can be completed over several sittings, and changing a setting re-runs exactly the
-runs it changes.
+profile with ``--epochs``, ``--seed``, the study's data set and image size and, by default
+(``--init pretrained``), the backbone initialised from the study's pretrained ResNet-18
+(``python -m ugs.openmmlab.pretrain``, the same weights for every arm: the paper's runs start
+from ImageNet weights, which cannot be downloaded here), in its own work dir
+``<work_root>/<arm>-seed<s>`` (the merged config, the log, checkpoints, ``metrics.json``; the
+folder's name is the run's id in the committed tables' ``commands.csv``). A run is *finished*
+when its ``study_run.json`` records the same command and the same inputs (the SHA-256 of the
+pretrained weights the command names: regenerated weights at the same path are a different
+run): ``run`` skips it. A run that stopped part-way (its ``command.txt`` and ``inputs.json``
+are the same and mmengine left a ``last_checkpoint``) continues from its last epoch with the
+tool's ``--resume``; anything else starts from scratch. So the study can be completed over
+several sittings, and changing a setting re-runs exactly the runs it changes.
 
 Standard library only at import; the statistics are :mod:`ugs.stats`.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pathlib
 import shlex
@@ -64,9 +68,14 @@ COMPARISONS = [
     ("table6_um_to_ur", "t6_ce_in_um_l0.5", "faster_rcnn_ugs", "+ gamma L^ur (0.5, rho 0.5): full UGS"),
 ]
 
-#: the study's setting: the quick profile (ResNet-18, 256 px, 4 images per step) on
-#: the kit's synthetic set, longer. ``epochs`` is fixed from the pilot's plateau (see ``plan``).
-SETTINGS = dict(profile="quick", data_root="data/synthetic", epochs=12, image_size=256, max_per_img=500,
+#: the study's setting: the quick profile (ResNet-18, 4 images per step) on the kit's synthetic
+#: set generated natively at 128 px (``ugs data synth data/synth128 --image-size 128``, made by
+#: ``run`` when missing), 48 epochs, 5 seeds. Why (benchmarks/results/study_pilot/README.md):
+#: at 256 px a step costs 2.7 times as much; no schedule the pilots could afford reached the
+#: schedule rule's plateau (FCOS at 128 px: 24 -> 48 -> 96 epochs keep gaining AP), so the
+#: schedule is the longest for which each table's study (``--arms`` of ``TABLES``) fits about
+#: one night on 2 cores: Table 1's seven arms one night, Table 6's five more another.
+SETTINGS = dict(profile="quick", data_root="data/synth128", epochs=48, image_size=128, max_per_img=500,
                 seeds=(0, 1, 2, 3, 4), work_root="work_dirs/study", init="pretrained",
                 pretrained="work_dirs/study/pretrained/resnet18_synthetic.pth")
 #: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
@@ -79,6 +88,110 @@ PLATEAU = dict(window=3, tol=0.5)
 #: the schedule rule the study uses (ugs.stats.schedule_plateau): no longer schedule's final AP
 #: is 1 AP point higher
 SCHEDULE_TOL = 1.0
+
+
+#: arm -> (method, variant) in the study tables
+LABELS: Dict[str, tuple] = {
+    "fcos": ("FCOS", "baseline"),
+    "fcos_grid_iou": ("FCOS", "IN-grid head, IoU loss (control)"),
+    "fcos_ugs": ("FCOS", "w/ UGS"),
+    "gfl": ("GFL V1", "baseline"),
+    "gfl_ugs": ("GFL V1", "w/ UGS"),
+    "faster_rcnn": ("Faster R-CNN", "baseline"),
+    "faster_rcnn_ugs": ("Faster R-CNN", "w/ UGS (Table 6: + L^ur)"),
+    "t6_l2_baseline": ("Faster R-CNN", "L2"),
+    "t6_smooth_l1": ("Faster R-CNN", "Smooth-L1"),
+    "t6_ce": ("Faster R-CNN", "L_CE, uniform grid"),
+    "t6_ce_in": ("Faster R-CNN", "L_CE, IN grid"),
+    "t6_ce_in_um_l0.5": ("Faster R-CNN", "L_CE, IN grid + 0.5 L_UM"),
+}
+#: the study's tables: name -> (the notebook that reports it, its arms, its comparisons)
+TABLES: Dict[str, dict] = {
+    "table1": dict(notebook="03_visdrone_detectors", arms=[a for a in ARMS if not a.startswith("t6_")],
+                   comparisons=[c for c in COMPARISONS if c[0].startswith("table1_")]),
+    "table6": dict(notebook="09_ablation", arms=[a for a in ARMS if a.startswith("t6_")] + ["faster_rcnn_ugs"],
+                   comparisons=[c for c in COMPARISONS if c[0].startswith("table6_")]),
+}
+#: the statistics of a comparison written to the tables (keys of ugs.stats.paired_comparison)
+STATISTICS = ("baseline_mean", "baseline_sd", "treatment_mean", "treatment_sd", "diff_mean", "ci_low",
+              "ci_high", "detectable")
+
+
+#: the paper's row of each arm, per study table (papers_tables/table1_visdrone.csv and
+#: table6_ablation.csv); the FCOS control has no row: its comparisons carry no claim
+PAPER_ROWS: Dict[str, Dict[str, str]] = {
+    "table1": {"fcos": "fcos", "fcos_ugs": "fcos_ugs", "gfl": "gfl_v1", "gfl_ugs": "gfl_v1_ugs",
+               "faster_rcnn": "faster_rcnn", "faster_rcnn_ugs": "faster_rcnn_ugs"},
+    "table6": {"t6_l2_baseline": "l2_baseline", "t6_smooth_l1": "smooth_l1", "t6_ce": "ce", "t6_ce_in": "ce_in",
+               "t6_ce_in_um_l0.5": "ce_in_um_l0.5", "faster_rcnn_ugs": "ce_in_um_ur_l0.5_g0.5_r0.5"},
+}
+
+
+def paper_difference(table: str, baseline: str, treatment: str, metric: str) -> Optional[float]:
+    """The paper's printed ``treatment - baseline`` for ``metric`` (AP points), or None when an
+    arm has no row in the paper's table (the control)."""
+    from ..papers import load_table
+
+    rows = PAPER_ROWS[table]
+    if baseline not in rows or treatment not in rows:
+        return None
+    printed = load_table(1 if table == "table1" else 6)
+    return round(printed.value(rows[treatment], metric) - printed.value(rows[baseline], metric), 2)
+
+
+def verdict(paper_diff: Optional[float], ci_low: float, ci_high: float) -> str:
+    """What the study says of the paper's claim that ``treatment - baseline`` has the sign of
+    ``paper_diff``: ``holds`` (the 95 % interval is on the paper's side of 0),
+    ``contradicted`` (on the other side), ``not resolved`` (it contains 0); without a printed
+    difference (or a printed 0) only the measured direction is stated."""
+    side = "above 0" if ci_low > 0 else "below 0" if ci_high < 0 else "contains 0"
+    if not paper_diff:
+        return f"no claim (interval {side})"
+    if side == "contains 0":
+        return "not resolved"
+    return "holds" if (ci_low > 0) == (paper_diff > 0) else "contradicted"
+
+
+def table_records(results: Dict[str, Dict[int, dict]], table: str, dataset: str) -> List[dict]:
+    """The records (``papers_tables`` schema) of one study table from finished runs
+    (:func:`collect`): each run's final AP / AP_s (``measured``; ``source`` its command) and,
+    for each comparison with at least 2 seeds in both arms, its statistics in AP points
+    (``derived``: ``source`` the commands of every run it pairs). Seeds finished in one arm
+    only are left out of the comparison and named in its note."""
+    if table not in TABLES:
+        raise ValueError(f"unknown study table {table!r}; tables: {', '.join(TABLES)}")
+    spec, records = TABLES[table], []
+    for arm in spec["arms"]:
+        method, variant = LABELS[arm]
+        for seed, r in sorted(results.get(arm, {}).items()):
+            for m in METRICS:
+                records.append(dict(row=arm, method=method, variant=variant, column=m,
+                                    value=round(100 * float(r["metrics"][m]), 2), status="measured",
+                                    source=r["command"], profile="study", dataset=dataset,
+                                    epochs=r["epochs"], seed=str(seed), note=f"last epoch of {r['epochs']}"))
+    for name, base, treat, what in spec["comparisons"]:
+        seeds = sorted(set(results.get(base, {})) & set(results.get(treat, {})))
+        if len(seeds) < 2:
+            continue
+        alone = sorted(set(results.get(base, {})) ^ set(results.get(treat, {})))
+        runs_used = [results[a][s] for a in (base, treat) for s in seeds]
+        source = " ; ".join(r["command"] for r in runs_used)
+        epochs = sorted({r["epochs"] for r in runs_used})
+        for row in compare({a: results[a] for a in (base, treat)}, [(name, base, treat, what)]):
+            for stat in STATISTICS:
+                records.append(dict(
+                    row=name, method=f"{LABELS[base][0]}: {LABELS[base][1]} -> {LABELS[treat][1]}",
+                    variant=what, column=f"{row['metric']} {stat}", value=round(row[stat], 2),
+                    status="derived", source=source,
+                    derivation=(f"ugs.stats.paired_comparison of rows {base} (baseline) and {treat} "
+                                f"(treatment), {row['metric']}, seeds {' '.join(map(str, seeds))}: "
+                                "means, sample SDs, treatment - baseline with its 95% Student-t interval "
+                                "and the difference detectable at 80% power"),
+                    profile="study", dataset=dataset, epochs=" ".join(map(str, epochs)),
+                    seed=" ".join(map(str, seeds)),
+                    note=(f"n={len(seeds)}" + (f"; seeds {' '.join(map(str, alone))} finished in one arm "
+                                               "only, left out" if alone else ""))))
+    return records
 
 
 def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root=SETTINGS["data_root"],
@@ -99,13 +212,10 @@ def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root
 
 def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"], data_root=SETTINGS["data_root"],
                image_size: int = SETTINGS["image_size"]) -> str:
-    """Where a pilot of ``epochs`` runs: ``<work_root>/pilot/e<epochs>`` from scratch,
-    ``<work_root>/pilot/pt-e<epochs>`` from the pretrained backbone, in a folder of its own
-    (``<work_root>/pilot/<data folder>-<image size>/...``) for another data set or image size."""
-    setting = ""
-    if (str(data_root), int(image_size)) != (SETTINGS["data_root"], SETTINGS["image_size"]):
-        setting = f"{pathlib.PurePath(str(data_root)).name}-{int(image_size)}/"
-    return f"{work_root}/pilot/{setting}{'pt-' if init == 'pretrained' else ''}e{epochs}"
+    """Where a pilot of ``epochs`` runs: ``<work_root>/pilot/<data folder>-<image size>/e<epochs>``
+    from scratch, ``.../pt-e<epochs>`` from the pretrained backbone."""
+    setting = f"{pathlib.PurePath(str(data_root)).name}-{int(image_size)}"
+    return f"{work_root}/pilot/{setting}/{'pt-' if init == 'pretrained' else ''}e{epochs}"
 
 
 def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -> None:
@@ -116,17 +226,38 @@ def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -
 
 
 def run_dir(work_root, arm: str, seed: int, root=ROOT) -> pathlib.Path:
-    return runs.resolve(work_root, root) / arm / f"seed{seed}"
+    return runs.resolve(work_root, root) / f"{arm}-seed{seed}"
 
 
-def state(work_dir: pathlib.Path, cmd: Sequence[str]) -> str:
-    """``finished``, ``partial`` (resumable: same command, a checkpoint) or ``new``."""
-    text = shlex.join(cmd)
+def inputs(init: str = SETTINGS["init"], pretrained=SETTINGS["pretrained"], root=ROOT) -> Dict[str, str]:
+    """``{file: sha256}`` of the files a run's command names and depends on by content: the
+    pretrained backbone (``init='pretrained'``); empty from scratch."""
+    if init != "pretrained":
+        return {}
+    path = runs.resolve(pretrained, root)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the study's pretrained backbone is missing; make it with "
+                                "`python -m ugs.openmmlab.pretrain` (~5 min) or use --init scratch")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {runs.relative(path, root): digest.hexdigest()}
+
+
+def state(work_dir: pathlib.Path, cmd: Sequence[str], used: Optional[Dict[str, str]] = None) -> str:
+    """``finished`` (same command and ``used`` inputs), ``partial`` (resumable: the same, and a
+    checkpoint) or ``new``."""
+    text, used = shlex.join(cmd), used or {}
     record = work_dir / "study_run.json"
-    if record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("command") == text:
-        return "finished"
-    started = work_dir / "command.txt"
-    if started.is_file() and started.read_text(encoding="utf-8") == text and (work_dir / "last_checkpoint").is_file():
+    if record.is_file():
+        done = json.loads(record.read_text(encoding="utf-8"))
+        if done.get("command") == text and done.get("inputs", {}) == used:
+            return "finished"
+    started, started_inputs = work_dir / "command.txt", work_dir / "inputs.json"
+    if (started.is_file() and started.read_text(encoding="utf-8") == text and started_inputs.is_file()
+            and json.loads(started_inputs.read_text(encoding="utf-8")) == used
+            and (work_dir / "last_checkpoint").is_file()):
         return "partial"
     return "new"
 
@@ -147,8 +278,9 @@ def curve(work_dir: pathlib.Path, metric: str = "visdrone/AP") -> List[float]:
 def run_one(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, **kw) -> dict:
     """Run (or skip, or resume) one arm and seed; returns its ``study_run.json`` record."""
     cmd = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **kw)
+    used = inputs(kw.get("init", SETTINGS["init"]), kw.get("pretrained", SETTINGS["pretrained"]), root)
     out = run_dir(work_root, arm, seed, root)
-    st = state(out, cmd)
+    st = state(out, cmd, used)
     if st == "finished":
         print(f"[{arm} seed {seed}] finished earlier: skipped", flush=True)
         return json.loads((out / "study_run.json").read_text(encoding="utf-8"))
@@ -156,9 +288,10 @@ def run_one(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, **kw) -> 
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text(shlex.join(cmd), encoding="utf-8")
+    (out / "inputs.json").write_text(json.dumps(used, indent=2) + "\n", encoding="utf-8")
     run = runs.train(f"{arm} seed {seed}", cmd + (["--resume"] if st == "partial" else []), out, root,
                      fresh=False)
-    record = dict(command=shlex.join(cmd), arm=arm, seed=seed, epochs=epochs, seconds=run["seconds"],
+    record = dict(command=shlex.join(cmd), inputs=used, arm=arm, seed=seed, epochs=epochs, seconds=run["seconds"],
                   resumed=st == "partial", metrics=run["metrics"], curve=curve(out),
                   finished=time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / "study_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -169,7 +302,7 @@ def collect(work_root, arms: Sequence[str] = tuple(ARMS), root=ROOT) -> Dict[str
     """``{arm: {seed: record}}`` of the finished runs under ``work_root``."""
     out: Dict[str, Dict[int, dict]] = {}
     for arm in arms:
-        for record in sorted((runs.resolve(work_root, root) / arm).glob("seed*/study_run.json")):
+        for record in sorted(runs.resolve(work_root, root).glob(f"{arm}-seed*/study_run.json")):
             r = json.loads(record.read_text(encoding="utf-8"))
             out.setdefault(arm, {})[int(r["seed"])] = r
     return out
@@ -191,12 +324,46 @@ def compare(results: Dict[str, Dict[int, dict]], comparisons=COMPARISONS, metric
     return rows
 
 
+def pilot_curves(work_root, arm: str = "fcos", root=ROOT, **setting) -> Dict[int, List[float]]:
+    """``{schedule length: validation AP per epoch}`` of ``arm``'s finished pilots in a setting
+    (``init``, ``data_root``, ``image_size``; the study's by default)."""
+    out = {}
+    where = runs.resolve(pilot_root(work_root, 1, **setting), root).parent
+    prefix = "pt-" if setting.get("init", SETTINGS["init"]) == "pretrained" else ""
+    for d in where.glob(f"{prefix}e[0-9]*"):
+        if d.name[len(prefix) + 1:].isdigit():
+            for rec in collect(d, [arm], root).get(arm, {}).values():
+                out[int(rec["epochs"])] = list(rec["curve"])
+    return dict(sorted(out.items()))
+
+
+def plot_curves(curves: Dict[str, List[float]], title: str, out=None):
+    """Validation AP after each epoch, one line per label (the plateau's evidence); saved to
+    ``out`` when given. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, label=label, linewidth=1.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation AP")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out, dpi=120)
+    return fig
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ugs.openmmlab.study", description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=("plan", "run", "report", "pilot"),
+    ap.add_argument("action", choices=("plan", "run", "report", "pilot", "curves"),
                     help="pilot: one seed of each --arms for --epochs, its validation AP per epoch and "
-                         "the plateau rule's epoch (stats.plateau_epoch, window 3, tol 0.5 AP)")
-    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+                         "the plateau rule's epoch (stats.plateau_epoch, window 3, tol 0.5 AP); curves: "
+                         "plot the first --arms' pilot curves of the setting to --out")
+    ap.add_argument("--arms", nargs="+", default=None, choices=list(ARMS),
+                    help="default: --table's arms, else all")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(SETTINGS["seeds"]))
     ap.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     ap.add_argument("--work-root", default=SETTINGS["work_root"])
@@ -205,24 +372,69 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--data-root", default=SETTINGS["data_root"],
                     help="the synthetic set (``ugs data synth OUT [--image-size S]``)")
     ap.add_argument("--image-size", type=int, default=SETTINGS["image_size"])
+    ap.add_argument("--table", choices=list(TABLES), default=None,
+                    help="one study table: its arms (plan, run) and comparisons (report; required with --out)")
+    ap.add_argument("--out", default=None, help="report: write the table (papers_tables schema) to this CSV; "
+                                               "curves: the figure")
     args = ap.parse_args(argv)
-    if args.action in ("run", "pilot"):
-        _check_pretrained(args.init)
+    if args.action == "report" and args.out and not args.table:
+        ap.error("--out needs --table (table1 or table6)")
+    if args.arms is None:
+        args.arms = list(TABLES[args.table]["arms"] if args.table else ARMS)
     setting = dict(init=args.init, data_root=args.data_root, image_size=args.image_size)
     default = {k: SETTINGS[k] for k in setting}
     if args.action == "run" and setting != default and args.work_root == SETTINGS["work_root"]:
         # a changed command restarts a run from scratch: the study's finished runs would be lost
         ap.error(f"--work-root: runs with another setting than the study's {default} need a "
                  f"work root of their own, not {SETTINGS['work_root']}")
+    if args.action in ("run", "pilot"):
+        _check_pretrained(args.init)
+        try:   # the synthetic set at the setting's size: generated when missing (seconds)
+            runs.ensure_synthetic(runs.resolve(args.data_root, ROOT), ROOT, args.image_size)
+        except ValueError as err:
+            ap.error(f"--data-root / --image-size: {err}")
+    if args.action == "curves":
+        if not args.out:
+            ap.error("curves needs --out FILE.png")
+        import matplotlib
+        matplotlib.use("Agg")     # a file, no window
+        found = {e: c for e, c in pilot_curves(args.work_root, args.arms[0], **setting).items()
+                 if e >= 12}     # the 2-epoch cost pilots say nothing of a plateau
+        if not found:
+            raise SystemExit(f"no finished {args.arms[0]} pilot in this setting under {args.work_root}/pilot")
+        plot_curves({f"{e} epochs": c for e, c in found.items()},
+                    f"{args.arms[0]} seed 0, {args.image_size} px, {args.init} backbone: pilots",
+                    runs.resolve(args.out, ROOT))
+        print(f"{args.out}: {', '.join(f'{e} epochs' for e in found)}")
+        return 0
     if args.action == "plan":
         done = collect(args.work_root, args.arms)
+        try:
+            used = inputs(args.init)
+        except FileNotFoundError as err:      # then no run counts as finished
+            used = None
+            print(f"note: {err}", file=sys.stderr)
+        total = 0.0
         for arm in args.arms:
-            n = sum(state(run_dir(args.work_root, arm, s), command(arm, s, epochs=args.epochs, work_root=args.work_root,
-                                                                   **setting)) == "finished"
-                    for s in args.seeds)
+            n = 0 if used is None else sum(
+                state(run_dir(args.work_root, arm, s),
+                      command(arm, s, epochs=args.epochs, work_root=args.work_root, **setting), used) == "finished"
+                for s in args.seeds)
             secs = [r["seconds"] for r in done.get(arm, {}).values() if r["epochs"] == args.epochs]
-            cost = f"{sum(secs) / len(secs) / 60:.1f} min per run (measured)" if secs else "cost not measured yet"
+            short = collect(pilot_root(args.work_root, 2, **setting), [arm]).get(arm, {})
+            if secs:
+                per_run = sum(secs) / len(secs)
+                cost = f"{per_run / 60:.1f} min per run (measured)"
+            elif short:   # the 2-epoch cost pilot, scaled: start-up counted every epoch, so a little high
+                per_run = next(iter(short.values()))["seconds"] * args.epochs / 2
+                cost = f"~{per_run / 60:.1f} min per run (its 2-epoch pilot x {args.epochs / 2:g})"
+            else:
+                per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
+            left = len(args.seeds) - n
+            total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
             print(f"{arm:22s} {n}/{len(args.seeds)} seeds finished; {cost}; {ARMS[arm]}")
+        print("left to run: " + (f"~{total / 3600:.1f} h on this machine" if total is not None
+                                 else "unknown (an arm's cost is not measured)"))
         return 0
     if args.action == "pilot":
         for arm in args.arms:
@@ -246,11 +458,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"({i}/{len(todo)})", end=" ", flush=True)
             run_one(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
         return 0
-    rows = compare(collect(args.work_root, args.arms))
-    for r in rows:
-        print(f"{r['comparison']:28s} {r['metric']:4s} n={r['n']}  {r['baseline_mean']:6.2f}+-{r['baseline_sd']:.2f} -> "
-              f"{r['treatment_mean']:6.2f}+-{r['treatment_sd']:.2f}  diff {r['diff_mean']:+.2f} "
-              f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]  detectable {r['detectable']:.2f}")
+    results = collect(args.work_root, args.arms)
+    if args.out:
+        from ..papers import write_table
+        records = table_records(results, args.table, dataset=f"synthetic {args.image_size} px")
+        if not records:
+            raise SystemExit(f"no finished run of table {args.table}'s arms under {args.work_root}")
+        print(f"{write_table(records, runs.resolve(args.out, ROOT))}: {len(records)} records", flush=True)
+    rows = []
+    for name in ([args.table] if args.table else list(TABLES)):
+        for r in compare(results, TABLES[name]["comparisons"]):
+            paper = paper_difference(name, r["baseline"], r["treatment"], r["metric"])
+            rows.append(r)
+            print(f"{r['comparison']:28s} {r['metric']:4s} n={r['n']}  {r['baseline_mean']:6.2f}+-{r['baseline_sd']:.2f} -> "
+                  f"{r['treatment_mean']:6.2f}+-{r['treatment_sd']:.2f}  diff {r['diff_mean']:+.2f} "
+                  f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]  detectable {r['detectable']:.2f}  paper "
+                  + ("-" if paper is None else f"{paper:+.2f}") + f"  {verdict(paper, r['ci_low'], r['ci_high'])}")
     if not rows:
         print("no comparison has 2 finished seeds in both arms yet", file=sys.stderr)
     return 0
