@@ -207,10 +207,10 @@ def test_pilot_curves_are_found_by_setting_and_plotted(tmp_path):
         data = __import__("json").loads(rec.read_text())
         data["curve"] = [float(e) for e in range(1, epochs + 1)] if "256" not in folder else [9.0] * epochs
         rec.write_text(__import__("json").dumps(data))
-    found = study.pilot_curves(w, "fcos", root=tmp_path)       # the study's setting: 128 px, pretrained
+    found = {e: r["curve"] for e, r in study.pilot_runs(w, "fcos", root=tmp_path).items()}   # 128 px, pretrained
     assert list(found) == [24, 48] and found[48] == [float(e) for e in range(1, 49)]
-    assert list(study.pilot_curves(w, "fcos", root=tmp_path, init="scratch")) == [24]
-    assert study.pilot_curves(w, "fcos", root=tmp_path, data_root="data/synthetic", image_size=256)[24] == [9.0] * 24
+    assert list(study.pilot_runs(w, "fcos", root=tmp_path, init="scratch")) == [24]
+    assert study.pilot_runs(w, "fcos", root=tmp_path, data_root="data/synthetic", image_size=256)[24]["curve"] == [9.0] * 24
     fig = study.plot_curves({f"{e} epochs": c for e, c in found.items()}, "t", tmp_path / "c.png")
     lines = fig.axes[0].get_lines()
     assert [ln.get_label() for ln in lines] == ["24 epochs", "48 epochs"]

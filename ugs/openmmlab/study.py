@@ -105,11 +105,11 @@ LABELS: Dict[str, tuple] = {
     "t6_ce_in": ("Faster R-CNN", "L_CE, IN grid"),
     "t6_ce_in_um_l0.5": ("Faster R-CNN", "L_CE, IN grid + 0.5 L_UM"),
 }
-#: the study's tables: name -> (the notebook that reports it, its arms, its comparisons)
+#: the study's tables: name -> (its arms, its comparisons)
 TABLES: Dict[str, dict] = {
-    "table1": dict(notebook="03_visdrone_detectors", arms=[a for a in ARMS if not a.startswith("t6_")],
+    "table1": dict(arms=[a for a in ARMS if not a.startswith("t6_")],
                    comparisons=[c for c in COMPARISONS if c[0].startswith("table1_")]),
-    "table6": dict(notebook="09_ablation", arms=[a for a in ARMS if a.startswith("t6_")] + ["faster_rcnn_ugs"],
+    "table6": dict(arms=[a for a in ARMS if a.startswith("t6_")] + ["faster_rcnn_ugs"],
                    comparisons=[c for c in COMPARISONS if c[0].startswith("table6_")]),
 }
 #: the statistics of a comparison written to the tables (keys of ugs.stats.paired_comparison)
@@ -324,8 +324,8 @@ def compare(results: Dict[str, Dict[int, dict]], comparisons=COMPARISONS, metric
     return rows
 
 
-def pilot_curves(work_root, arm: str = "fcos", root=ROOT, **setting) -> Dict[int, List[float]]:
-    """``{schedule length: validation AP per epoch}`` of ``arm``'s finished pilots in a setting
+def pilot_runs(work_root, arm: str = "fcos", root=ROOT, **setting) -> Dict[int, dict]:
+    """``{schedule length: study_run.json record}`` of ``arm``'s finished pilots in a setting
     (``init``, ``data_root``, ``image_size``; the study's by default)."""
     out = {}
     where = runs.resolve(pilot_root(work_root, 1, **setting), root).parent
@@ -333,7 +333,7 @@ def pilot_curves(work_root, arm: str = "fcos", root=ROOT, **setting) -> Dict[int
     for d in where.glob(f"{prefix}e[0-9]*"):
         if d.name[len(prefix) + 1:].isdigit():
             for rec in collect(d, [arm], root).get(arm, {}).values():
-                out[int(rec["epochs"])] = list(rec["curve"])
+                out[int(rec["epochs"])] = rec
     return dict(sorted(out.items()))
 
 
@@ -398,7 +398,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ap.error("curves needs --out FILE.png")
         import matplotlib
         matplotlib.use("Agg")     # a file, no window
-        found = {e: c for e, c in pilot_curves(args.work_root, args.arms[0], **setting).items()
+        found = {e: rec["curve"] for e, rec in pilot_runs(args.work_root, args.arms[0], **setting).items()
                  if e >= 12}     # the 2-epoch cost pilots say nothing of a plateau
         if not found:
             raise SystemExit(f"no finished {args.arms[0]} pilot in this setting under {args.work_root}/pilot")
@@ -444,10 +444,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{arm}: validation AP per epoch {' '.join(f'{v:.1f}' for v in r['curve'])}; per-epoch rule: "
                   + (f"plateau at epoch {e}" if e else f"no plateau in {args.epochs} epochs")
                   + f"; {r['seconds'] / 60:.1f} min")
-            here = runs.resolve(pilot_root(args.work_root, args.epochs, **setting), ROOT).parent
-            finals = {int(d.name.split("e")[-1]): 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
-                      for d in here.glob(("pt-" if args.init == "pretrained" else "") + "e[0-9]*")
-                      for rec in collect(d, [arm]).get(arm, {}).values()}
+            finals = {e: 100 * rec["metrics"]["AP"]   # metrics.json: a fraction
+                      for e, rec in pilot_runs(args.work_root, arm, **setting).items()}
             s = stats.schedule_plateau(finals, tol=SCHEDULE_TOL)
             print(f"{arm}: final AP by schedule length {finals}; schedule rule (tol {SCHEDULE_TOL} AP): "
                   + (f"{s} epochs are enough" if s else "no schedule is long enough yet"))
