@@ -18,7 +18,8 @@
 #   cuda_ops     each built op called once on CUDA, against mmcv's CPU op where it has one (mmcv_cuda_ops.json)
 #   tables16     Tables 1 and 6 and the FCOS control with the PyTorch stand-ins (--pytorch-ops)
 #   loss_balance DINO w/ UGS's loss weight rule at the paper's image size
-#   table5       Table 5's timings (benchmarks/training_cost.py --setting paper)
+#   table5       Table 5's timings (benchmarks/training_cost.py --setting paper) with mmcv's CUDA
+#                focal-loss kernel (TABLE5_ARGS=--pytorch-focal-loss: session 4's PyTorch stand-in)
 # Everything printed also goes to OUT_DIR/gpu_check.log.
 set -uo pipefail
 out=${1:?usage: gpu_check.sh OUT_DIR [WHEEL_DIR]}; wheels=${2:-.whl}
@@ -73,5 +74,5 @@ if [[ $steps == *" loss_balance "* ]]; then
         ${LB_ARGS:---batches 6 --batch-size 4} --pytorch-ops --out "$out/dino_loss_balance_paper_cuda.json"
 fi
 [[ $steps == *" table5 "* ]] && run table5 170 python3 benchmarks/training_cost.py --setting paper --device cuda \
-    --repeats 20 --warmup 5 --pytorch-focal-loss --out "$out/training_cost_paper_cuda.json"
+    --repeats 20 --warmup 5 ${TABLE5_ARGS:-$ops} --out "$out/training_cost_paper_cuda.json"
 echo "gpu_check: done in $((SECONDS - t0)) s"

@@ -388,6 +388,8 @@ def print_report(res: dict) -> None:
     print(f"Training cost, setting {res['setting']!r}: {res['image']} px, batch {res['batch']}, "
           f"device {res['device']}, {res['threads']} thread(s), median of {res['repeats']} "
           f"iterations after {res['warmup']} warm-up (interleaved)")
+    if res.get("focal_loss"):
+        print(f"focal loss: {res['focal_loss']}")
     print(f"{'variant':<12s} {'s/iter':>9s} {'min':>8s} {'max':>8s} {'GFLOPs':>9s} "
           f"{'params M':>9s} {'mem MB':>8s}   what")
     for n in names:
@@ -499,6 +501,7 @@ def run(args) -> dict:
                padded_input=list(padded_shape(args.setting)), batch=s["batch"],
                boxes_per_image=s["boxes"], repeats=args.repeats, warmup=args.warmup,
                seed=args.seed, threads=torch.get_num_threads(), torch=torch.__version__,
+               focal_loss=getattr(args, "focal_loss", None),
                flop_counter="mmengine.analysis.FlopAnalyzer (fvcore rules: 1 multiply-add = 1 "
                             "FLOP; no biases or elementwise ops)",
                memory_method=("torch.cuda.max_memory_allocated delta" if device.startswith("cuda")
@@ -533,10 +536,27 @@ def parse_args(argv=None):
     ap.add_argument("--pytorch-focal-loss", action="store_true",
                     help="mmcv without CUDA ops: FCOS's focal loss in PyTorch for both arms "
                          "(benchmarks/torch_fallbacks.py); recorded in the output")
+    ap.add_argument("--mmcv-cuda-ops", metavar="SRC",
+                    help="mmcv without CUDA ops: build mmcv's own CUDA focal-loss kernel from its source "
+                         "release SRC and use it for both arms (benchmarks/mmcv_cuda_ops.py); recorded "
+                         "in the output")
+    ap.add_argument("--mmcv-cuda-build-dir", default=None,
+                    help="build folder for --mmcv-cuda-ops (default: mmcv_cuda_ops.py's)")
     args = ap.parse_args(argv)
+    if args.pytorch_focal_loss and args.mmcv_cuda_ops:
+        ap.error("--pytorch-focal-loss and --mmcv-cuda-ops: give one")
+    args.focal_loss = "as installed (mmcv's sigmoid_focal_loss)"
     if args.pytorch_focal_loss:
         from torch_fallbacks import use_pytorch_focal_loss
         use_pytorch_focal_loss()
+        args.focal_loss = "PyTorch (benchmarks/torch_fallbacks.py sigmoid_focal_loss)"
+    elif args.mmcv_cuda_ops:
+        from paper_step import install_mmcv_cuda_ops
+        installed = install_mmcv_cuda_ops(args.mmcv_cuda_ops, args.mmcv_cuda_build_dir)
+        if "sigmoid_focal_loss" not in installed:
+            ap.error(f"--mmcv-cuda-ops {args.mmcv_cuda_ops}: mmcv's CUDA sigmoid_focal_loss was not built "
+                     f"(built: {installed or 'none'}); see the build folder's logs")
+        args.focal_loss = "mmcv's CUDA kernel, built from " + os.path.basename(args.mmcv_cuda_ops)
     if args.repeats < 1 or args.warmup < 0:
         ap.error("--repeats must be >= 1 and --warmup >= 0")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

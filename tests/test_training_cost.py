@@ -1,5 +1,7 @@
 """benchmarks/training_cost.py (Table 5): parameter and FLOP overheads against hand counts,
 and one end-to-end run of the quick setting. No timing is asserted."""
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -69,11 +71,18 @@ def test_quick_setting_runs_end_to_end_and_writes_json(tmp_path):
     assert res["results"]["ce_in"]["ugs"]["gamma"] == 0.0
     assert res["results"]["ugs"]["ugs"]["gamma"] == 0.5
     assert len(res["goal_checks"]) == 4
+    assert res["focal_loss"] == "as installed (mmcv's sigmoid_focal_loss)"   # no replacement asked for
     # the paper's ratios come from papers_tables, not from the script
     from ugs.papers import load_table
     t5 = load_table(5)
     assert res["paper_table5"]["time"]["ratio"] == pytest.approx(
         t5.value("fcos_ugs", "time_s_per_batch") / t5.value("fcos", "time_s_per_batch"))
+
+
+def test_the_focal_loss_has_one_source():
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+        tc.parse_args(["--pytorch-focal-loss", "--mmcv-cuda-ops", "mmcv-2.0.1.tar.gz"])
+    assert "--pytorch-focal-loss and --mmcv-cuda-ops: give one" in err.getvalue()
 
 
 # ---- the cheaper refinement pass (ugs/openmmlab/dense_ugs.py) and its approximation option
