@@ -6,6 +6,8 @@
                                                              # papers_tables/measured/*.csv
     python ci/run_notebooks.py --tier ci --update-committed  # regenerate tests/notebooks/*.ipynb
                                                              # and papers_tables/measured/ci/*.csv
+    python ci/run_notebooks.py --tier study --update-committed   # the CPU study's tables from its
+                                                             # finished runs -> measured/study/
 
 Two parameter sets ("tiers") of the same notebooks:
 
@@ -16,6 +18,11 @@ Two parameter sets ("tiers") of the same notebooks:
   enough for the test command to re-execute every notebook. The committed copies are
   ``tests/notebooks/NN.ipynb`` (executed with the ``ci`` parameters injected; nbval re-executes
   them in ``bash ci/test.sh``) and the tables in ``papers_tables/measured/ci/``.
+* ``study``: the notebooks with a CPU study section (:data:`STUDY_TIER`), in the ``study``
+  profile, reporting the study's finished runs (``ugs.openmmlab.study``; training them takes
+  hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p profile study``). Only
+  the tables are committed, to ``papers_tables/measured/study/``; the executed notebook goes to
+  ``outputs/study/``. Never part of the main job or CI.
 
 The ``.py`` twin (jupytext py:percent) is the source: each run first builds the notebook from
 it, so an unsynced ``.ipynb`` never runs. Each notebook NAME gets ``output_dir`` OUT/NAME
@@ -65,6 +72,13 @@ CI_TIER = {
 }
 
 
+#: The study tier's parameter set: the notebooks with a study section, in the study profile,
+#: reporting the finished runs only (a run not finished yet is named, not trained).
+STUDY_TIER = {
+    "03_visdrone_detectors": {"profile": "study", "study_train": False},
+}
+
+
 def discover(selectors):
     """Notebook sources in order; a selector matches a name's prefix ('02') or the name."""
     sources = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
@@ -84,6 +98,11 @@ def tier_parameters(name: str, tier: str) -> dict:
     """The parameters injected for notebook ``name`` in ``tier`` (none for ``main``)."""
     if tier == "main":
         return {}
+    if tier == "study":
+        if name not in STUDY_TIER:
+            raise SystemExit(f"run_notebooks: {name} has no study section; the study tier runs "
+                             f"{', '.join(STUDY_TIER)}")
+        return {**STUDY_TIER[name], "output_dir": f"outputs/study/{name}"}
     if name not in CI_TIER:
         raise SystemExit(f"run_notebooks: {name} has no entry in CI_TIER (ci/run_notebooks.py)")
     return {**CI_TIER[name], "output_dir": f"outputs/ci/{name}", "work_dir": f"work_dirs/ci/{name}"}
@@ -163,10 +182,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", help="names or number prefixes (default: all)")
     ap.add_argument("--tier", choices=measured.TIERS, default="main",
-                    help="parameter set: main (the notebooks' defaults; the main job) or ci "
-                         "(CI_TIER, what the test command re-executes); default main")
+                    help="parameter set: main (the notebooks' defaults; the main job), ci "
+                         "(CI_TIER, what the test command re-executes) or study (STUDY_TIER: the "
+                         "CPU study's finished runs); default main")
     ap.add_argument("--out", default=None, help="output folder (default outputs/main, or "
-                    "outputs/ci-run for --tier ci)")
+                    "outputs/ci-run / outputs/study-run for --tier ci / study)")
     ap.add_argument("--profile", default="quick", help="value for a notebook's `profile` "
                     "parameter where it has one and the tier does not set it (default quick)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
@@ -184,11 +204,12 @@ def main(argv=None) -> int:
 
     reproducible.set_environment()  # kernels and their trainings inherit it; a value set by the
                                     # caller wins (e.g. to measure its effect)
-    sources = discover(args.notebooks)
+    sources = discover(args.notebooks or (list(STUDY_TIER) if args.tier == "study" else []))
     if args.update_committed:
         out = None
     else:
-        out = resolve(args.out or ("outputs/main" if args.tier == "main" else "outputs/ci-run")).resolve()
+        out = resolve(args.out or {"main": "outputs/main", "ci": "outputs/ci-run",
+                                   "study": "outputs/study-run"}[args.tier]).resolve()
         out.mkdir(parents=True, exist_ok=True)
     tolerances = measured.load_tolerances()
     summary, failed, regressions = [], [], []
@@ -197,8 +218,9 @@ def main(argv=None) -> int:
         params = {**tier_parameters(name, args.tier),
                   **{k: parse_value(v) for k, v in args.parameter}}
         if args.update_committed:
-            target = (NOTEBOOKS if args.tier == "main" else CI_NOTEBOOKS) / f"{name}.ipynb"
-            profile = None if args.tier == "main" else args.profile
+            target = {"main": NOTEBOOKS, "ci": CI_NOTEBOOKS,
+                      "study": ROOT / "outputs" / "study"}[args.tier] / f"{name}.ipynb"
+            profile = None if args.tier != "ci" else args.profile
         else:
             target, profile = out / f"{name}.ipynb", args.profile
             params["output_dir"] = str(out / name)
@@ -226,7 +248,7 @@ def main(argv=None) -> int:
                     nbformat.write(nb, target)
                 for path in measured.commit_tables(name, table_dir, args.tier):
                     print(f"    committed {path.relative_to(ROOT)}", flush=True)
-            elif name in measured.MEASURED_TABLES:
+            elif measured.tables_of(name, args.tier):
                 try:
                     diffs = measured.compare_notebook(name, table_dir, args.tier, tolerances)
                 except FileNotFoundError as exc:
@@ -242,7 +264,7 @@ def main(argv=None) -> int:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (out / "regression.txt").write_text(
             (f"{len(regressions)} difference(s) from papers_tables/measured"
-             f"{'/ci' if args.tier == 'ci' else ''} beyond tolerance:\n" + "\n".join(regressions)
+             f"{'' if args.tier == 'main' else '/' + args.tier} beyond tolerance:\n" + "\n".join(regressions)
              if regressions else "no difference beyond tolerance") + "\n")
         print(f"summary: {out / 'summary.json'}; regression: {out / 'regression.txt'}")
     if failed:

@@ -55,16 +55,16 @@
 # papermill notebooks/03_visdrone_detectors.ipynb out.ipynb -p detectors '["faster_rcnn", "faster_rcnn_ugs", "cascade_rcnn", "cascade_rcnn_ugs"]'
 # ```
 #
-# **Two profiles, one notebook.** Both run the same heads and losses; only the size of the
+# **Three profiles, one notebook.** All run the same heads and losses; only the size of the
 # run differs.
 #
-# | | `quick` (the default) | `paper` (Sec. 4.1.2) |
-# |---|---|---|
-# | data | the kit's synthetic small-object set (`ugs data synth`: 200 train / 50 val images, 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) |
-# | backbone | ResNet-18 from scratch, 64-channel FPN and head | ResNet-50, ImageNet-pretrained |
-# | input | 256 x 256 | 1333 x 800, no multi-scale training |
-# | schedule | 3 epochs, 4 images per step, SGD lr 0.01; the config's warm-up over the first tenth of the steps, x0.1 at 11/12 of them | 12 epochs ("1x"), 16 images per step over 4 GPUs, SGD lr 0.02, warm-up 500 steps, decays at 8 and 11 |
-# | hardware | the CPU, minutes | GPUs, hours |
+# | | `quick` (the default) | `paper` (Sec. 4.1.2) | `study` (the CPU study, Sec. 6) |
+# |---|---|---|---|
+# | data | the kit's synthetic small-object set (`ugs data synth`: 200 train / 50 val images, 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) | the same generator at 128 px (`data/synth128`) |
+# | backbone | ResNet-18 from scratch, 64-channel FPN and head | ResNet-50, ImageNet-pretrained | the quick one, backbone pretrained on the synthetic set (`python -m ugs.openmmlab.pretrain`) |
+# | input | 256 x 256 | 1333 x 800, no multi-scale training | 128 x 128 |
+# | schedule | 3 epochs, 4 images per step, SGD lr 0.01; the config's warm-up over the first tenth of the steps, x0.1 at 11/12 of them | 12 epochs ("1x"), 16 images per step over 4 GPUs, SGD lr 0.02, warm-up 500 steps, decays at 8 and 11 | the quick recipe for 48 epochs, **5 seeds per row**, rows paired by seed |
+# | hardware | the CPU, minutes | GPUs, hours | the CPU, ~8 h for its 7 rows (2 cores) |
 #
 # The paper profile is one command (VisDrone converted as in the README's "Data" section):
 #
@@ -75,7 +75,10 @@
 # What the notebook does: prepare the data (Sec. 1), train each detector with the kit's
 # training tool `python -m ugs.openmmlab.train` in a subprocess (Sec. 2), evaluate it with
 # the VisDrone toolkit's rules and compare with Table 1 (Sec. 3), plot the losses (Sec. 4),
-# and say what the numbers do and do not show (Sec. 5).
+# and say what the numbers do and do not show (Sec. 5). Sec. 6 reads the CPU study's committed
+# table (five seeds per row, every gain with its interval) and says which claims hold there;
+# `-p profile study` runs that study (resumable: finished runs are skipped) and shows its
+# seed-`seed` runs in Sec. 1-5.
 
 # %%
 # Make the repository root importable when the kit is not pip-installed
@@ -105,6 +108,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from ugs.openmmlab import runs as runs_tool
+from ugs.openmmlab import study
 from ugs.openmmlab.train import read_scalars
 from ugs.papers import load_table, write_table
 
@@ -117,7 +121,11 @@ _t_start = time.perf_counter()
 # Every knob is in the next cell (papermill's `parameters` cell). Relative paths are resolved
 # against the repository root, wherever the notebook is started from.
 #
-# * `profile`: `"quick"` or `"paper"` (the table above).
+# * `profile`: `"quick"`, `"paper"` or `"study"` (the table above). The study's setting is
+#   fixed by `ugs.openmmlab.study.SETTINGS` (data, image size, epochs, seeds 0-4, work dirs
+#   `work_dirs/study/<row>-seed<s>`), so `epochs`, `image_size`, `data_root` and `work_dir`
+#   are not used there; `seed` picks the seed whose runs Sec. 1-5 show, and `study_train`
+#   says whether runs not finished yet are trained (hours) or only named.
 # * `dataset`: `"synthetic"` or `"visdrone"`; `data_root` is the folder holding
 #   `annotations/{train,val}.json` and the images. `None` with `synthetic` means
 #   `data/synthetic` (generated if it is not there); `visdrone` needs it.
@@ -130,7 +138,7 @@ _t_start = time.perf_counter()
 #   (`work_dir/<detector>`) is deleted first, so every number below comes from this run.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (Sec. 4.1.2, GPUs)
+profile = "quick"  # "quick" (CPU, synthetic, minutes), "paper" (Sec. 4.1.2, GPUs) or "study" (CPU, hours)
 dataset = "synthetic"  # "synthetic" (the kit's generated set) or "visdrone" (VisDrone-DET 2019)
 data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
 epochs = None  # None: quick 3, paper 12 (the paper's 1x schedule)
@@ -141,6 +149,7 @@ seed = 0  # training seed (mmengine randomness)
 max_per_img = 500  # detections kept per image and evaluated (the VisDrone toolkit's 500)
 image_size = 256  # quick profile only: the side images are resized to
 output_dir = "outputs/03_visdrone_detectors"  # measured table and figures are written here
+study_train = True  # study profile: train the study's runs not finished yet (False: report the finished ones)
 
 # %% [markdown]
 # The nine detectors the notebook knows, each with its config and its Table 1 row id in
@@ -165,8 +174,9 @@ DETECTORS = {  # name -> (config, Table 1 row id, baseline it is compared with, 
 #: rows that are not in Table 1 (controls): name -> (method, variant) for the measured records
 CONTROLS = {"fcos_grid_iou": ("FCOS", "control: UGS parametrisation, IoU loss")}
 ONE_STAGE = ["fcos", "fcos_grid_iou", "fcos_ugs", "gfl", "gfl_ugs"]
-DEFAULT_DETECTORS = {"quick": ONE_STAGE, "paper": list(DETECTORS)}  # see "Which rows run by default"
-PROFILE_EPOCHS = {"quick": 3, "paper": 12}
+DEFAULT_DETECTORS = {"quick": ONE_STAGE, "paper": list(DETECTORS),  # see "Which rows run by default"
+                     "study": study.TABLES["table1"]["arms"]}
+PROFILE_EPOCHS = {"quick": 3, "paper": 12, "study": study.SETTINGS["epochs"]}
 METRICS = ("AP", "AP50", "AP_s", "AP_m", "AP_l")  # Table 1's columns
 PAPER_BATCH = 16  # Sec. 4.1.2: 16 images per step
 
@@ -207,10 +217,25 @@ def check_visdrone_root(root):
 
 
 if profile not in PROFILE_EPOCHS:
-    raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
+    raise ValueError(f"profile must be 'quick', 'paper' or 'study', got {profile!r}")
 if dataset not in ("synthetic", "visdrone"):
     raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
 detectors = check_detectors(DEFAULT_DETECTORS[profile] if detectors is None else detectors)
+if profile == "study":  # the study's setting is study.SETTINGS: a changed value would be another study
+    _fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
+                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1))
+              if v]
+    if _fixed:
+        raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
+                         f"{', '.join(_fixed)} at the default, or run another setting with "
+                         "`python -m ugs.openmmlab.study run --work-root ...`")
+    _not_in_study = [d for d in detectors if d not in study.TABLES["table1"]["arms"]]
+    if _not_in_study:
+        raise ValueError(f"detector(s) {_not_in_study} are not in the study; its rows: "
+                         f"{', '.join(study.TABLES['table1']['arms'])}")
+    if seed not in study.SETTINGS["seeds"]:
+        raise ValueError(f"profile 'study': seed must be one of the study's seeds {study.SETTINGS['seeds']}, got {seed!r}")
+    data_root, image_size, work_dir = (study.SETTINGS[k] for k in ("data_root", "image_size", "work_root"))
 epochs = PROFILE_EPOCHS[profile] if epochs is None else epochs
 for _name, _v, _lo in (("epochs", epochs, 1), ("gpus", gpus, 1), ("max_per_img", max_per_img, 1),
                        ("image_size", image_size, 32), ("seed", seed, 0)):
@@ -239,7 +264,10 @@ if profile == "paper" and dataset == "synthetic":
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"profile {profile}, dataset {dataset}, {epochs} epochs, seed {seed}, gpus {gpus}, "
-      f"max_per_img {max_per_img}" + (f", image_size {image_size}" if profile == "quick" else ""))
+      f"max_per_img {max_per_img}" + (f", image_size {image_size}" if profile != "paper" else ""))
+if profile == "study":
+    print(f"  the study: seeds {list(study.SETTINGS['seeds'])}, {study.SETTINGS['init']} backbone, runs in "
+          f"{study.SETTINGS['work_root']}/<row>-seed<s>; unfinished runs {'trained' if study_train else 'named only'}")
 for d in detectors:
     cfg, row, base = DETECTORS[d]
     print(f"  {d:16s} {cfg:62s} Table 1 row {row!r}" + (f", compared with {base!r}" if base else ""))
@@ -275,7 +303,10 @@ print(table1.to_markdown(rows=[DETECTORS[d][1] for d in detectors if d not in CO
 # a given seed always gives the same files.
 
 # %%
-if dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
+if profile == "study":  # generated at the study's image size when missing (seconds)
+    runs_tool.ensure_synthetic(data_path, ROOT, image_size)
+    print(f"the study's synthetic set at {image_size} px: {data_path}")
+elif dataset == "synthetic" and not (data_path / "annotations" / "val.json").is_file():
     _cmd = [sys.executable, "-m", "ugs.cli", "data", "synth", str(data_path)]
     print("$", shlex.join(_cmd), flush=True)
     _t0 = time.perf_counter()
@@ -386,11 +417,23 @@ def train(detector):
     return r["command"], r["seconds"], r["work_dir"]
 
 
+# %% [markdown]
+# In the study profile each row is trained for every seed of the study, seed-major, by
+# `ugs.openmmlab.study.seed_runs` (the same training tool, from the study's pretrained
+# backbone, made first when missing; a finished run is skipped, a stopped one resumes), and
+# Sec. 3-5 show the runs of seed `seed`. With `study_train = False` nothing
+# is trained: the rows whose seed-`seed` run is not finished are named and left out.
+
+
 # %%
-runs = {}
-for d in detectors:
-    command, seconds, out = train(d)
-    runs[d] = dict(command=command, seconds=seconds, work_dir=out)
+if profile == "study":
+    runs = study.seed_runs(detectors, seed, train_missing=study_train, epochs=epochs, work_root=work_path)
+    detectors = [d for d in detectors if d in runs]
+else:
+    runs = {}
+    for d in detectors:
+        command, seconds, out = train(d)
+        runs[d] = dict(command=command, seconds=seconds, work_dir=out)
 total_s = sum(r["seconds"] for r in runs.values())
 print(f"\ntrained {len(runs)} detector(s) in {total_s:.0f} s:",
       ", ".join(f"{d} {r['seconds']:.0f} s" for d, r in runs.items()))
@@ -618,7 +661,8 @@ for ugs_d, base_d in pairs:
 print(f"\nsetting: {profile} profile, {dataset} ({len(coco['train']['images'])} train / "
       f"{len(coco['val']['images'])} val images), {epochs} epoch(s), seed {seed}.")
 print("One run per row, so no spread is measured here: these gains are what this run gave, "
-      "not evidence for or against Table 1.")
+      "not evidence for or against Table 1." if profile != "study" else
+      f"Seed {seed} of the study's five: Sec. 6 has every seed, each gain with its interval.")
 if split:
     _p, _l = (split[k]["AP"] for k in split)
     print(f"\nFCOS, split by the control: of the {cell(_p + _l, True)} AP between FCOS and FCOS w/ UGS, "
@@ -645,18 +689,79 @@ for d, entries in scalars.items():
 _stuck = [d for d, ok in learning.items() if not ok]
 print("\nevery trained row learns" if not _stuck else f"\nnot learning in this run: {_stuck}")
 
+# %% [markdown]
+# ## 6 · The CPU study: five seeds per row, every gain with its interval
+#
+# One run per row cannot tell a gain from seed noise. The kit's CPU study (issue 16;
+# `ugs.openmmlab.study`, README "CPU study") trains Table 1's rows that a 2-core machine can
+# afford (FCOS, its control, FCOS w/ UGS, GFL V1 and Faster R-CNN, each without and with UGS;
+# not Cascade R-CNN) in one fixed setting: the quick recipe on the synthetic set at 128 px,
+# the backbone pretrained on that set (the same weights for every row), **48 epochs, seeds
+# 0-4**, the rows paired by seed. The schedule is not a plateau: FCOS still gains AP from 48
+# to 96 epochs (the pilot curves in `benchmarks/results/study_pilot/`), so every statement
+# below holds "after 48 epochs on this set", the way the paper compares its rows after its 1x
+# schedule.
+#
+# For each comparison: both rows' mean and standard deviation, the paired difference
+# `treatment - baseline` with its 95 % Student-t interval, and the smallest difference the
+# study could have detected (80 % power). The verdict on the paper's claim (its printed
+# difference, from `papers_tables/`) is **holds** when the interval lies on the paper's side
+# of 0, **contradicted** when it lies on the other side, **not resolved** when it contains 0;
+# the FCOS control's comparisons are not claims of the paper (only their direction is said).
+#
+# The numbers come from the committed study table `papers_tables/measured/study/` (written by
+# `python ci/run_notebooks.py --tier study --update-committed` from the finished runs), or, in
+# the study profile, from this run's own table.
+
+# %%
+study_table, study_source = study.study_table("table1", "table1_study_synthetic128.csv", fresh=profile == "study",
+                                              work_root=work_path, out=output_path / "table1_study.csv")
+study_rows = study.read_comparisons(study_table.records, "table1") if study_table is not None else []
+if study_table is None:
+    print(f"no study table yet ({study_source}): `python -m ugs.openmmlab.study run --table table1` trains it, "
+          "`python ci/run_notebooks.py --tier study --update-committed 03` commits it")
+else:
+    _runs = study.read_runs(study_table.records)
+    print(f"{runs_tool.relative(study_source, ROOT)}: " + ", ".join(f"{a} {len(_runs[a]['AP'])} seed(s)"
+                                          for a in study.TABLES["table1"]["arms"] if a in _runs))
+    _missing = [a for a in study.TABLES["table1"]["arms"] if a not in _runs]
+    if _missing:
+        print("rows without a finished run yet:", ", ".join(_missing))
+    display(Markdown(study.comparisons_markdown(study_rows)))
+
+# %% [markdown]
+# Every run of the table: one dot per seed, the same seed's runs joined between neighbouring
+# rows of a comparison, and each row's mean with the 95 % interval of that mean.
+
+# %%
+if study_table is not None:
+    fig = study.plot_study(study_table.records, "table1",
+                           "CPU study, Table 1's rows: final AP and AP_s after 48 epochs, synthetic set at 128 px",
+                           out=output_path / "study_table1.png")
+    print("saved", output_path / "study_table1.png")
+    plt.show()
+
+# %% [markdown]
+# The notebook's verdict: this run's rows (Sec. 3-5), then the CPU study's (Sec. 6).
+
 # %% tags=["verdict"]
 _gains = "; ".join(f"{u} - {b}: {cell(gains[u]['AP'], True)} AP, {cell(gains[u]['AP_s'], True)} AP_s"
                    for u, b in pairs)
-display(Markdown(
+_verdict = (
     f"**Verdict** ({profile} profile, {dataset}, {epochs} epoch(s), seed {seed}): {_gains}. "
     + ("Every trained row learns; " if not _stuck else f"not learning in this run: {', '.join(_stuck)}; ")
-    + ("one run per row, so these gains are not evidence for or against Table 1 (the paper profile tests it)."
-       if profile == "quick" else "one run per row, without a measured spread: set them beside Table 1's gains.")))
+    + {"quick": "one run per row, so these gains are not evidence for or against Table 1 (the paper profile tests it).",
+       "paper": "one run per row, without a measured spread: set them beside Table 1's gains.",
+       "study": f"seed {seed}'s runs of the study; its five seeds per row, with intervals, are Sec. 6."}[profile])
+if study_rows:
+    _verdict += "\n\n" + study.verdict_sentence(study_rows)
+display(Markdown(_verdict))
 
 # %%
 print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s "
-      f"(training {total_s:.0f} s of it); outputs in {output_path}")
+      + (f"(training {total_s:.0f} s of it)" if profile != "study" else
+         f"(seed {seed}'s study runs took {total_s:.0f} s when they were trained)")
+      + f"; outputs in {output_path}")
 
 # %% [markdown]
 # ## Recap
@@ -678,6 +783,10 @@ print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s "
 #   (`loss_ce`, `loss_um`, `loss_ur`) over training, and the AP after each epoch.
 # * **The control** (`fcos_grid_iou`) splits the FCOS gain into the parametrisation's part
 #   (control - FCOS) and the loss's part (w/ UGS - control); only the second is UGS's claim.
+# * **The CPU study** (Sec. 6): Table 1's affordable rows for 48 epochs at 128 px, five
+#   seeds each, paired by seed; each gain with its 95 % interval and detectable difference and
+#   a verdict on the paper's claim, read from `papers_tables/measured/study/`. `-p profile
+#   study` trains what is not finished yet (hours) and shows its seed-`seed` runs in Sec. 1-5.
 # * **Every baseline is checked to learn** (AP rising over the epochs, above 1 AP at the end)
 #   under the quick schedule, which keeps most steps at the base rate.
 # * **Reading**: the quick profile shows that data, UGS heads, training and VisDrone-rule

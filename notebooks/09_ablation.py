@@ -40,6 +40,12 @@
 # ```bash
 # papermill notebooks/09_ablation.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4
 # ```
+#
+# A third profile, `study`, is the kit's CPU study (issue 16, Sec. 7): Table 6's build-up
+# (L2, Smooth-L1, L_CE, + IN, + lambda L_UM, + gamma L^ur) on the quick recipe at 128 px with
+# a pretrained backbone, 48 epochs, **five seeds per row** paired by seed (~11 h on 2 cores).
+# Sec. 7 reads its committed table in every profile; `-p profile study` trains what is not
+# finished yet (resumable) and shows its seed-`seed` runs in Sec. 3-5.
 
 # %%
 # Make the repository root importable when the kit is not pip-installed
@@ -67,6 +73,7 @@ from IPython.display import Markdown, display
 
 from ugs.ablation import TABLE6_CONFIGS, TABLE6_STAGES
 from ugs.openmmlab import runs as runs_tool
+from ugs.openmmlab import study
 from ugs.papers import load_table, write_table
 
 ROOT = pathlib.Path(ugs.__file__).resolve().parent.parent  # the repository root
@@ -75,7 +82,10 @@ _t_start = time.perf_counter()
 # %% [markdown]
 # ## Parameters
 #
-# * `profile`: `"quick"` (CPU smoke sweep) or `"paper"` (Sec. 4.1.2 recipe).
+# * `profile`: `"quick"` (CPU smoke sweep), `"paper"` (Sec. 4.1.2 recipe) or `"study"` (the CPU
+#   study; its setting is `ugs.openmmlab.study.SETTINGS`, so `epochs`, `image_size`,
+#   `train_images`, `data_root` and `work_dir` are not used there; `seed` picks the seed Sec.
+#   3-5 show, and `study_train` whether unfinished runs are trained or only named).
 # * `rows`: Table 6 row ids to train, or `None`: every row in the paper profile, the smoke set
 #   (L2, Smooth-L1, full UGS) in the quick profile.
 # * `dataset` / `data_root`: `"synthetic"` (default `data/synthetic`, generated if absent) or
@@ -85,7 +95,7 @@ _t_start = time.perf_counter()
 # * Re-running **retrains from scratch**: `work_dir/<row>` is deleted first.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick" (CPU, synthetic, minutes) or "paper" (Sec. 4.1.2, GPUs)
+profile = "quick"  # "quick" (CPU, synthetic, minutes), "paper" (Sec. 4.1.2, GPUs) or "study" (CPU, hours)
 rows = None  # None: paper -> all 13 Table 6 rows; quick -> l2_baseline, smooth_l1, full UGS
 dataset = "synthetic"  # "synthetic" (the kit's generated set) or "visdrone" (VisDrone-DET 2019)
 data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
@@ -97,10 +107,13 @@ max_per_img = 500  # detections kept per image and evaluated (the VisDrone toolk
 image_size = 256  # quick profile only: the side images are resized to
 train_images = 40  # quick profile only: train on the first N images (None: all)
 output_dir = "outputs/09_ablation"  # measured table and figures are written here
+study_train = True  # study profile: train the study's runs not finished yet (False: report the finished ones)
 
 # %%
 QUICK_ROWS = ["l2_baseline", "smooth_l1", "ce_in_um_ur_l0.5_g0.5_r0.5"]
-PROFILE_EPOCHS = {"quick": 1, "paper": 12}
+PROFILE_EPOCHS = {"quick": 1, "paper": 12, "study": study.SETTINGS["epochs"]}
+#: Table 6 row id -> the study's arm (the study trains the build-up's six rows)
+STUDY_ARMS = {row: arm for arm, row in study.PAPER_ROWS["table6"].items()}
 METRICS = ("AP", "AP50", "AP_s")  # Table 6's columns
 PAPER_BATCH = 16
 table6 = load_table(6)
@@ -124,10 +137,25 @@ def check_rows(names):
 
 
 if profile not in PROFILE_EPOCHS:
-    raise ValueError(f"profile must be 'quick' or 'paper', got {profile!r}")
+    raise ValueError(f"profile must be 'quick', 'paper' or 'study', got {profile!r}")
 if dataset not in ("synthetic", "visdrone"):
     raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
-rows = check_rows(rows if rows is not None else (QUICK_ROWS if profile == "quick" else list(TABLE6_CONFIGS)))
+rows = check_rows(rows if rows is not None else {"quick": QUICK_ROWS, "paper": list(TABLE6_CONFIGS),
+                                                 "study": list(STUDY_ARMS)}[profile])
+if profile == "study":  # the study's setting is study.SETTINGS: a changed value would be another study
+    _fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
+                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1))
+              if v]
+    if _fixed:
+        raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
+                         f"{', '.join(_fixed)} at the default, or run another setting with "
+                         "`python -m ugs.openmmlab.study run --work-root ...`")
+    if [r for r in rows if r not in STUDY_ARMS]:
+        raise ValueError(f"row(s) {[r for r in rows if r not in STUDY_ARMS]} are not in the study; its rows: "
+                         f"{', '.join(STUDY_ARMS)}")
+    if seed not in study.SETTINGS["seeds"]:
+        raise ValueError(f"profile 'study': seed must be one of the study's seeds {study.SETTINGS['seeds']}, got {seed!r}")
+    data_root, image_size, work_dir = (study.SETTINGS[k] for k in ("data_root", "image_size", "work_root"))
 epochs = PROFILE_EPOCHS[profile] if epochs is None else epochs
 for _name, _v, _lo in (("epochs", epochs, 1), ("gpus", gpus, 1), ("max_per_img", max_per_img, 1),
                        ("image_size", image_size, 32), ("seed", seed, 0)):
@@ -216,8 +244,8 @@ except ValueError as e:
 # mostly COCO-small objects in the VisDrone format) is generated when missing.
 
 # %%
-if dataset == "synthetic":
-    runs_tool.ensure_synthetic(data_path, ROOT)
+if dataset == "synthetic":   # the study's set at its own image size
+    runs_tool.ensure_synthetic(data_path, ROOT, image_size if profile == "study" else None)
 coco = {s: json.loads((data_path / "annotations" / f"{s}.json").read_text(encoding="utf-8"))
         for s in ("train", "val")}
 n_train = len(coco["train"]["images"]) if (profile != "quick" or train_images is None) \
@@ -256,7 +284,13 @@ def train(row):
     return runs_tool.train(row, train_command(row), work_path / row, ROOT)
 
 
-runs = {r: train(r) for r in rows}
+if profile == "study":   # every seed of every row (finished runs skipped), then seed `seed`'s runs
+    _done = study.seed_runs([STUDY_ARMS[r] for r in rows], seed, train_missing=study_train, epochs=epochs,
+                            work_root=work_path)
+    runs = {r: _done[STUDY_ARMS[r]] for r in rows if STUDY_ARMS[r] in _done}
+    rows = [r for r in rows if r in runs]
+else:
+    runs = {r: train(r) for r in rows}
 total_s = sum(v["seconds"] for v in runs.values())
 print(f"\ntrained {len(runs)} row(s) in {total_s:.0f} s: "
       + ", ".join(f"{r} {v['seconds']:.0f} s" for r, v in runs.items()))
@@ -399,18 +433,64 @@ plt.show()
 #
 # `papermill notebooks/09_ablation.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone -p gpus 4`
 
-# %% tags=["verdict"]
-display(Markdown(
-    f"**Verdict** ({profile} profile, seed {seed}): "
-    + "; ".join(f"{r} AP {cell(measured[r]['AP'])}, AP_s {cell(measured[r]['AP_s'])}" for r in rows)
-    + ". One run per row, so no spread is measured: these numbers neither confirm nor refute Table 6."))
-
 # %%
 for r in rows:
     print(f"{r:28s} AP {cell(measured[r]['AP'])} (paper {cell(table6.value(r, 'AP'))}), "
           f"AP_s {cell(measured[r]['AP_s'])} (paper {cell(table6.value(r, 'AP_s'))}), "
           f"{runs[r]['seconds']:.0f} s")
 print(f"\nsetting: {profile} profile, {dataset}, {n_train} training images, {epochs} epoch(s), seed {seed}; "
-      "one run per row: no spread is measured, so these numbers neither confirm nor refute Table 6.")
-print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_s:.0f} s of it); "
-      f"outputs in {output_path}")
+      + ("one run per row: no spread is measured, so these numbers neither confirm nor refute Table 6."
+         if profile != "study" else f"seed {seed} of the study's five: Sec. 7 has every seed, each step with its interval."))
+
+# %% [markdown]
+# ## 7 · The CPU study: Table 6's build-up, five seeds per row
+#
+# The kit's CPU study (issue 16; `ugs.openmmlab.study`, README "CPU study") trains the six rows
+# of Table 6's build-up on Faster R-CNN (L2, Smooth-L1, L_CE on a uniform grid, + the IN grid,
+# + 0.5 L_UM, + 0.5 L^ur: full UGS) in one fixed setting: the quick recipe on the synthetic set
+# at 128 px, the backbone pretrained on that set, **48 epochs, seeds 0-4**, rows paired by
+# seed. It is not trained to a plateau (FCOS still gains from 48 to 96 epochs there), so each
+# statement holds "after 48 epochs on this set". Each step of the build-up is one comparison:
+# both rows' mean and SD, the paired difference with its 95 % interval, the smallest
+# detectable difference (80 % power), the paper's printed difference and the verdict
+# (holds / contradicted / not resolved, as in notebook 03's Sec. 6).
+#
+# The numbers come from the committed `papers_tables/measured/study/` table, or, in the study
+# profile, from this run's own.
+
+# %%
+study_table, study_source = study.study_table("table6", "table6_study_synthetic128.csv", fresh=profile == "study",
+                                              work_root=work_path, out=output_path / "table6_study.csv")
+study_rows = study.read_comparisons(study_table.records, "table6") if study_table is not None else []
+if study_table is None:
+    print(f"no study table yet ({runs_tool.relative(study_source, ROOT)}): `python -m ugs.openmmlab.study run "
+          "--table table6` trains it, `python ci/run_notebooks.py --tier study --update-committed 09` commits it")
+else:
+    _runs = study.read_runs(study_table.records)
+    print(f"{runs_tool.relative(study_source, ROOT)}: " + ", ".join(
+        f"{a} {len(_runs[a]['AP'])} seed(s)" for a in study.TABLES["table6"]["arms"] if a in _runs))
+    display(Markdown(study.comparisons_markdown(study_rows)))
+    fig = study.plot_study(study_table.records, "table6",
+                           "CPU study, Table 6's build-up on Faster R-CNN: AP and AP_s after 48 epochs, 128 px",
+                           out=output_path / "study_table6.png")
+    print("saved", output_path / "study_table6.png")
+    plt.show()
+
+# %% [markdown]
+# The notebook's verdict: this run's rows (Sec. 4-6), then the CPU study's (Sec. 7).
+
+# %% tags=["verdict"]
+_verdict = (f"**Verdict** ({profile} profile, seed {seed}): "
+            + "; ".join(f"{r} AP {cell(measured[r]['AP'])}, AP_s {cell(measured[r]['AP_s'])}" for r in rows)
+            + (". One run per row, so no spread is measured: these numbers neither confirm nor refute Table 6."
+               if profile != "study" else f". Seed {seed}'s runs of the study; Sec. 7 has its five seeds per row."))
+if study_rows:
+    _verdict += "\n\n" + study.verdict_sentence(study_rows)
+display(Markdown(_verdict))
+
+# %%
+print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s "
+      + (f"(training {total_s:.0f} s of it)" if profile != "study" else
+         f"(seed {seed}'s study runs took {total_s:.0f} s when they were trained)")
+      + f"; outputs in {output_path}")
+

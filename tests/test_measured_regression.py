@@ -155,8 +155,24 @@ def test_commit_tables_writes_run_ids_and_merges_commands(tmp_path, monkeypatch)
 
 
 def _committed_pairs():
-    return [(tier, nb, committed) for tier in measured.TIERS for nb, files in measured.MEASURED_TABLES.items()
-            for _, committed in files]
+    notebooks = sorted({**measured.MEASURED_TABLES, **measured.STUDY_TABLES})
+    return [(tier, nb, committed) for tier in measured.TIERS for nb in notebooks
+            for _, committed in measured.tables_of(nb, tier)]
+
+
+def test_each_tier_has_its_folder_and_tables():
+    base = ROOT / "papers_tables" / "measured"
+    assert [measured.measured_root(t) for t in ("main", "ci", "study")] == [base, base / "ci", base / "study"]
+    assert measured.tables_of("03_visdrone_detectors", "main") == [("table1_measured.csv", "table1_quick_synthetic.csv")]
+    assert measured.tables_of("03_visdrone_detectors", "study") == [("table1_study.csv", "table1_study_synthetic128.csv")]
+    assert measured.tables_of("01_gradient_instability", "study") == []
+    with pytest.raises(ValueError, match="tier must be one of"):
+        measured.tables_of("03_visdrone_detectors", "nightly")
+    # the study tier runs the notebooks with a study section, in the study profile, finished runs only
+    assert run_notebooks.tier_parameters("03_visdrone_detectors", "study") == {
+        "profile": "study", "study_train": False, "output_dir": "outputs/study/03_visdrone_detectors"}
+    with pytest.raises(SystemExit, match="02_ugs_components has no study section"):
+        run_notebooks.tier_parameters("02_ugs_components", "study")
 
 
 @pytest.mark.parametrize("tier, notebook, committed", _committed_pairs(),

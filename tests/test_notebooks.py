@@ -124,3 +124,21 @@ def test_runner_rejects_unknown_parameters_and_notebooks(tmp_path):
     missing = subprocess.run([sys.executable, "ci/run_notebooks.py", "99", "--out", str(tmp_path)],
                              capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode != 0 and "no notebook matches '99'" in missing.stderr
+
+
+@pytest.mark.parametrize("notebook, params, message", [
+    ("03", ["-p", "epochs", "24"], "profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave epochs"),
+    ("03", ["-p", "detectors", '["cascade_rcnn"]'], "detector(s) ['cascade_rcnn'] are not in the study"),
+    ("09", ["-p", "rows", '["iou_loss"]'], "row(s) ['iou_loss'] are not in the study"),
+    ("09", ["-p", "seed", "7"], "seed must be one of the study's seeds (0, 1, 2, 3, 4), got 7"),
+])
+def test_study_profile_refuses_a_changed_setting_before_training(tmp_path, notebook, params, message):
+    # the study's setting is fixed; a changed value stops the notebook in its parameter checks
+    out = subprocess.run([sys.executable, "ci/run_notebooks.py", notebook, "--out", str(tmp_path),
+                          "-p", "profile", '"study"', "-p", "study_train", "false", *params],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode != 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary[0]["status"].startswith("failed: PapermillExecutionError: ValueError")
+    assert message in summary[0]["status"], summary[0]["status"]
+    assert not (tmp_path / summary[0]["notebook"] / "table1_measured.csv").exists()    # nothing ran past the checks

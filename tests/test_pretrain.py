@@ -79,8 +79,8 @@ def test_scratch_runs_have_no_backbone_options_and_a_missing_checkpoint_is_named
     with pytest.raises(ValueError, match="init must be one of"):
         study.command("fcos", 0, epochs=2, work_root="w", init="imagenet")
     with pytest.raises(SystemExit, match="missing.pth: the study's pretrained backbone is missing"):
-        study._check_pretrained("pretrained", tmp_path / "missing.pth")
-    study._check_pretrained("scratch", tmp_path / "missing.pth")      # not needed from scratch
+        study.check_pretrained("pretrained", tmp_path / "missing.pth")
+    study.check_pretrained("scratch", tmp_path / "missing.pth")      # not needed from scratch
 
 
 def test_pilots_of_the_two_starts_live_apart():

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from ugs import measured
 from ugs.openmmlab import study
 
 # stands in for the training tool: logs one validation per epoch (the resumed sitting starts
@@ -233,3 +234,177 @@ def test_plan_prices_the_runs_left_from_the_cost_pilot(tmp_path, capsys):
     assert "left to run: unknown" in out
     study.main(["plan", "--arms", "fcos", "--init", "scratch", "--work-root", str(w), "--seeds", "0", "1", "2"])
     assert "left to run: ~1.2 h on this machine" in capsys.readouterr().out     # 3 x 24 min
+
+
+def _derived(row, metric, seeds, **values):
+    return [dict(row=row, method="m", variant="v", column=f"{metric} {k}", value=v, status="derived",
+                 source="c", seed=seeds) for k, v in values.items()]
+
+
+_STATS = dict(baseline_mean=30.0, baseline_sd=1.0, treatment_mean=33.0, treatment_sd=0.5, diff_mean=3.0,
+              ci_low=1.5, ci_high=4.5, detectable=2.0)
+
+
+def test_read_comparisons_returns_the_written_statistics_with_the_papers_claim():
+    import csv
+    with open(study.ROOT / "papers_tables" / "table1_visdrone.csv", newline="") as fh:   # apart from ugs.papers
+        printed = {(r["row"], r["column"]): float(r["value"]) for r in csv.DictReader(fh) if r["status"] == "printed"}
+    records = (_derived("table1_gfl", "AP", "0 1 2", **_STATS)
+               + _derived("table1_fcos_loss", "AP_s", "0 1", **{**_STATS, "ci_low": -0.5})
+               + _derived("table1_fcos", "AP", "0 1 2 3 4", **{**_STATS, "ci_low": -4.0, "ci_high": -1.0})
+               + [dict(row="fcos", column="AP", value=40.0, status="measured", seed="0")])   # ignored here
+    got = study.read_comparisons(records, "table1")
+    # TABLES' order (fcos, fcos_loss, gfl), whatever the records' order
+    assert [(r["comparison"], r["metric"], r["n"]) for r in got] == [
+        ("table1_fcos", "AP", 5), ("table1_fcos_loss", "AP_s", 2), ("table1_gfl", "AP", 3)]
+    fcos, loss, gfl = got
+    assert gfl["paper"] == pytest.approx(printed[("gfl_v1_ugs", "AP")] - printed[("gfl_v1", "AP")])   # 31.2 - 28.4
+    assert gfl["verdict"] == "holds" and {k: gfl[k] for k in _STATS} == _STATS
+    assert fcos["paper"] == pytest.approx(2.5) and fcos["verdict"] == "contradicted"   # interval below 0
+    assert loss["paper"] is None and loss["verdict"] == "no claim (interval contains 0)"
+    assert gfl["seeds"] == ["0", "1", "2"] and gfl["baseline"] == "gfl" and gfl["treatment"] == "gfl_ugs"
+    incomplete = [r for r in _derived("table1_gfl", "AP", "0 1", **_STATS) if not r["column"].endswith("detectable")]
+    with pytest.raises(ValueError, match="table1_gfl AP lacks detectable"):
+        study.read_comparisons(incomplete, "table1")
+    with pytest.raises(ValueError, match="unknown study table 'table9'"):
+        study.read_comparisons(records, "table9")
+
+
+def test_read_runs_and_plot_study_show_every_run(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    records = [dict(row=arm, column=m, value=v + (0.5 if m == "AP_s" else 0.0), status="measured", seed=str(s))
+               for arm, vals in (("fcos", [30.0, 31.0, 29.0]), ("fcos_grid_iou", [33.0, 34.0]),
+                                 ("fcos_ugs", [35.0, 36.0, 37.0]))
+               for s, v in enumerate(vals) for m in ("AP", "AP_s")]
+    runs = study.read_runs(records + _derived("table1_fcos", "AP", "0 1 2", **_STATS))
+    assert runs["fcos_ugs"]["AP"] == {0: 35.0, 1: 36.0, 2: 37.0} and runs["fcos_grid_iou"]["AP_s"] == {0: 33.5, 1: 34.5}
+    assert set(runs) == {"fcos", "fcos_grid_iou", "fcos_ugs"}      # the derived rows are not runs
+    fig = study.plot_study(records, "table1", "t", out=tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 0 and len(fig.axes) == 2
+    ax = fig.axes[0]
+    from matplotlib.collections import LineCollection, PathCollection
+    dots = sorted(float(y) for c in ax.collections if isinstance(c, PathCollection) for _, y in c.get_offsets())
+    assert dots == sorted([30.0, 31.0, 29.0, 33.0, 34.0, 35.0, 36.0, 37.0])     # every AP run, once
+    # seeds joined between neighbouring arms of a comparison: fcos-control (seeds 0, 1) and
+    # control-UGS (seeds 0, 1); fcos -> fcos_ugs skips the control's column and is not drawn
+    joins = [tuple(line.get_ydata()) for line in ax.lines if len(line.get_xdata()) == 2
+             and line.get_xdata()[1] - line.get_xdata()[0] == 1]
+    assert sorted(joins) == sorted([(30.0, 33.0), (31.0, 34.0), (33.0, 35.0), (34.0, 36.0)])
+    # the mean's interval of fcos: t(0.975, 2) * sd / sqrt(3), sd 1 (values 29, 30, 31)
+    from scipy import stats as sps
+    half = sps.t.ppf(0.975, 2) / 3 ** 0.5
+    segs = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+    assert any(abs(seg[0][1] - (30.0 - half)) < 1e-9 and abs(seg[1][1] - (30.0 + half)) < 1e-9 for seg in segs)
+    assert len(segs) == 3        # one interval per arm with at least 2 runs
+
+
+_STUDY_COMMITTED = [(committed, nb) for nb, files in measured.STUDY_TABLES.items() for _, committed in files]
+
+
+@pytest.mark.parametrize("committed, notebook", _STUDY_COMMITTED)
+def test_committed_study_table_statistics_follow_from_its_runs(committed, notebook):
+    # every derived value of the committed study table, recomputed from its own measured runs
+    # with NumPy / SciPy (read with the csv module, apart from ugs.papers and ugs.stats); the
+    # runs are written to 2 decimals, so the recomputed values differ by up to the rounding bound
+    import csv
+
+    import numpy as np
+    from scipy import stats as sps
+
+    with open(measured.measured_root("study") / committed, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    runs, derived = {}, {}
+    for r in rows:
+        if r["status"] == "measured":
+            runs.setdefault((r["row"], r["column"]), {})[int(r["seed"])] = float(r["value"])
+        else:
+            assert r["status"] == "derived", r
+            metric, stat = r["column"].split(" ")
+            derived[(r["row"], metric, stat)] = (float(r["value"]), r["seed"])
+    arms = {name: (base, treat) for name, base, treat, _ in study.COMPARISONS}
+    assert runs and derived, committed
+    checked = set()
+    for (name, metric, stat), (value, seed_text) in derived.items():
+        base, treat = arms[name]
+        seeds = [int(s) for s in seed_text.split()]
+        # the comparison uses exactly the seeds both arms finished
+        assert seeds == sorted(set(runs[(base, metric)]) & set(runs[(treat, metric)])), (name, metric)
+        b = np.array([runs[(base, metric)][s] for s in seeds])
+        t = np.array([runs[(treat, metric)][s] for s in seeds])
+        d, n = t - b, len(seeds)
+        se = d.std(ddof=1) / np.sqrt(n)
+        q = sps.t.ppf(0.975, n - 1)
+        want = dict(baseline_mean=b.mean(), baseline_sd=b.std(ddof=1), treatment_mean=t.mean(),
+                    treatment_sd=t.std(ddof=1), diff_mean=d.mean(), ci_low=d.mean() - q * se,
+                    ci_high=d.mean() + q * se, detectable=(q + sps.t.ppf(0.8, n - 1)) * se)[stat]
+        # rounding bound: each run +-0.005, so a difference +-0.01 and its SD's error about
+        # 0.015; the quantiles multiply that by up to (q + q80) / sqrt(n) (n = 2: q = 12.7)
+        tol = 0.02 + (q + sps.t.ppf(0.8, n - 1)) * 0.015 / np.sqrt(n)
+        assert value == pytest.approx(want, abs=tol), (name, metric, stat)
+        checked.add((name, metric))
+    # each comparison with 2+ paired seeds in the runs has its statistics
+    for name, (base, treat) in arms.items():
+        for metric in ("AP", "AP_s"):
+            paired = set(runs.get((base, metric), {})) & set(runs.get((treat, metric), {}))
+            assert ((name, metric) in checked) == (len(paired) >= 2), (name, metric)
+
+
+def test_study_table_is_the_fresh_report_or_the_committed_copy(tmp_path):
+    import shutil
+    work = tmp_path / "work"
+    table, where = study.study_table("table1", "t1.csv", fresh=True, work_root=work, out=tmp_path / "o.csv",
+                                     root=tmp_path)
+    assert table is None and where == work                                   # no finished run yet
+    for s, (b, t) in enumerate([(30.0, 33.0), (31.0, 33.5)]):
+        _write_run(work, "gfl", s, b, b - 1)
+        _write_run(work, "gfl_ugs", s, t, t - 1)
+    table, where = study.study_table("table1", "t1.csv", fresh=True, work_root=work, out=tmp_path / "o.csv",
+                                     root=tmp_path)
+    assert where == tmp_path / "o.csv" and table.value("gfl_ugs", "AP", seed="1") == 33.5
+    (rows,) = [r for r in study.read_comparisons(table.records, "table1") if r["metric"] == "AP"]
+    assert rows["diff_mean"] == pytest.approx(2.75) and rows["n"] == 2           # (3 + 2.5) / 2
+    # the committed copy: absent, then present (its run ids expanded from commands.csv)
+    table, where = study.study_table("table1", "t1.csv", fresh=False, root=tmp_path)
+    assert table is None and where == tmp_path / "papers_tables" / "measured" / "study" / "t1.csv"
+    where.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "o.csv", where)
+    from ugs.papers import read_table, write_table      # the committed form: run ids and commands.csv
+    recs, commands = measured.with_run_ids(read_table(where).records, "03_visdrone_detectors")
+    write_table(recs, where)
+    measured.write_commands(commands, where.parent / measured.COMMANDS_FILE)
+    table, _ = study.study_table("table1", "t1.csv", fresh=False, root=tmp_path)
+    assert table.record("gfl", "AP", seed="0")["source"].startswith("python -m ugs.openmmlab.train")
+    assert table.record("gfl", "AP", seed="0")["run"] == "03_visdrone_detectors/gfl-seed0"
+
+
+def test_comparisons_markdown_and_verdict_sentence_show_every_comparison():
+    rows = study.read_comparisons(_derived("table1_gfl", "AP", "0 1 2", **_STATS)
+                                  + _derived("table1_fcos_loss", "AP_s", "0 1", **{**_STATS, "ci_low": -0.5}),
+                                  "table1")
+    md = study.comparisons_markdown(rows).splitlines()
+    assert len(md) == 4 and md[0].count("|") == 10
+    assert md[2].startswith("| table1_fcos_loss (Eq. 16 instead of the IoU loss, same parametrisation) | AP_s | 2 |")
+    assert "| +3.00 [-0.50, +4.50] | 2.00 | - | no claim (interval contains 0) |" in md[2]
+    assert "| 30.00 ± 1.00 | 33.00 ± 0.50 | +3.00 [+1.50, +4.50] | 2.00 | +2.80 | holds |" in md[3]
+    text = study.verdict_sentence(rows)
+    assert "table1_gfl AP +3.00 [+1.50, +4.50] (n=3, paper +2.80): holds" in text
+    assert "table1_fcos_loss AP_s +3.00 [-0.50, +4.50] (n=2, paper none): no claim (interval contains 0)" in text
+
+
+def test_seed_runs_names_what_is_missing_then_trains_every_seed(fake):
+    logged = []
+    got = study.seed_runs(["fcos", "fcos_ugs"], 1, train_missing=False, epochs=2, work_root=fake / "w",
+                          root=fake, log=logged.append)
+    assert got == {} and not (fake / "w").exists()                 # nothing trained, both arms named
+    assert logged == ["fcos: seed(s) [0, 1, 2, 3, 4] not finished under w",
+                      "fcos_ugs: seed(s) [0, 1, 2, 3, 4] not finished under w"]
+    logged.clear()
+    got = study.seed_runs(["fcos", "fcos_ugs"], 1, train_missing=True, epochs=2, work_root=fake / "w",
+                          root=fake, log=logged.append)
+    assert logged == []                                              # every seed finished
+    assert sorted(p.name for p in (fake / "w").iterdir()) == sorted(
+        f"{a}-seed{s}" for a in ("fcos", "fcos_ugs") for s in range(5))
+    # the fake tool's AP: 10 x epochs + seed (+1 for the UGS config), as fractions
+    assert got["fcos"]["metrics"]["AP"] == pytest.approx(0.21) and got["fcos_ugs"]["metrics"]["AP"] == pytest.approx(0.22)
+    assert got["fcos"]["seed"] == 1 and got["fcos"]["work_dir"] == fake / "w" / "fcos-seed1"

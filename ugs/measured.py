@@ -3,8 +3,9 @@ regression check that compares a re-run with the committed copy.
 
 A notebook run writes its measured tables (``papers_tables`` schema, ``status = measured``,
 ``source`` = the full command of each run) into its output folder. The committed copies under
-``papers_tables/measured/`` (the main job's parameter set) and ``papers_tables/measured/ci/``
-(the smaller set the test command re-executes) are written only by ``ci/run_notebooks.py
+``papers_tables/measured/`` (the main job's parameter set), ``papers_tables/measured/ci/``
+(the smaller set the test command re-executes) and ``papers_tables/measured/study/`` (the CPU
+study, hours of training, never in CI) are written only by ``ci/run_notebooks.py
 --update-committed`` through :func:`commit_tables`: each ``source`` becomes a short run id
 (``03_visdrone_detectors/fcos``) and the commands go, once each, to ``commands.csv`` beside
 the tables. :func:`compare_table` then checks a re-run against a committed table value by value
@@ -37,8 +38,14 @@ MEASURED_TABLES: Dict[str, List[Tuple[str, str]]] = {
     "10_grid_parameters": [("table7_measured.csv", "table7_quick_synthetic.csv")],
     "11_gradient_variance": [("figure6_measured.csv", "figure6_quick_synthetic.csv")],
 }
-#: Committed copies per parameter set ("tier"): main job -> measured/, test command -> measured/ci/.
-TIERS = ("main", "ci")
+#: The CPU study's tables (issue 16), written by a notebook run with ``profile = "study"``
+#: (``ugs.openmmlab.study``): notebook stem -> [(file in its output folder, committed file name)].
+STUDY_TABLES: Dict[str, List[Tuple[str, str]]] = {
+    "03_visdrone_detectors": [("table1_study.csv", "table1_study_synthetic128.csv")],
+}
+#: Committed copies per parameter set ("tier"): main job -> measured/, test command -> measured/ci/,
+#: the CPU study (hours; never in CI) -> measured/study/.
+TIERS = ("main", "ci", "study")
 COMMANDS_FILE = "commands.csv"
 TOLERANCES_FILE = "tolerances.csv"
 TOLERANCE_COLUMNS = ("table", "column", "check", "abs_tol", "rel_tol", "why")
@@ -47,12 +54,21 @@ COMMAND_SEPARATOR = " ; "
 
 
 def measured_root(tier: str = "main", root: Optional[Path] = None) -> Path:
-    """``papers_tables/measured`` (tier ``main``) or ``papers_tables/measured/ci`` (``ci``)."""
+    """``papers_tables/measured`` (tier ``main``), ``papers_tables/measured/ci`` (``ci``) or
+    ``papers_tables/measured/study`` (``study``)."""
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
     base = Path(root) if root is not None else Path(__file__).resolve().parent.parent
     folder = base / "papers_tables" / "measured"
-    return folder if tier == "main" else folder / "ci"
+    return folder if tier == "main" else folder / tier
+
+
+def tables_of(notebook: str, tier: str = "main") -> List[Tuple[str, str]]:
+    """The tables ``notebook`` writes in ``tier``: [(file in its output folder, committed name)]
+    (none where it writes none)."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
+    return list((STUDY_TABLES if tier == "study" else MEASURED_TABLES).get(notebook, []))
 
 
 # ----------------------------------------------------------------------------- run ids
@@ -154,7 +170,7 @@ def commit_tables(notebook: str, output_dir: Path, tier: str = "main",
     Raises FileNotFoundError naming the missing file when the run wrote no table it should."""
     dest = measured_root(tier, root)
     written, commands = [], {}
-    for produced, committed in MEASURED_TABLES.get(notebook, []):
+    for produced, committed in tables_of(notebook, tier):
         src = Path(output_dir) / produced
         if not src.is_file():
             raise FileNotFoundError(f"{notebook}: the run wrote no {src}; nothing was committed")
@@ -355,13 +371,13 @@ def compare_notebook(notebook: str, output_dir: Path, tier: str,
     dest = measured_root(tier, root)
     commands = read_commands(dest / COMMANDS_FILE)
     out = []
-    for produced, committed in MEASURED_TABLES.get(notebook, []):
+    for produced, committed in tables_of(notebook, tier):
         new_path = Path(output_dir) / produced
         if not new_path.is_file():
             raise FileNotFoundError(f"{notebook} wrote no {new_path} (did the notebook fail?)")
         if not (dest / committed).is_file():
             raise FileNotFoundError(f"no committed {dest / committed}: commit it with "
-                                    f"`python ci/run_notebooks.py{' --tier ci' if tier == 'ci' else ''} "
+                                    f"`python ci/run_notebooks.py{'' if tier == 'main' else ' --tier ' + tier} "
                                     f"--update-committed {notebook[:2]}`")
         out += compare_table(dest / committed, new_path, tolerances, commands, notebook, output_dir)
     return out

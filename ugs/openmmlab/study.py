@@ -194,6 +194,131 @@ def table_records(results: Dict[str, Dict[int, dict]], table: str, dataset: str)
     return records
 
 
+def read_comparisons(records: Sequence[dict], table: str) -> List[dict]:
+    """The comparisons a written study table holds (its ``derived`` records, e.g. the committed
+    ``papers_tables/measured/study`` copy), in ``TABLES[table]`` order: one dict per comparison
+    and metric with the :data:`STATISTICS`, ``n``, ``seeds``, the paper's printed difference
+    (``paper``, None for the control) and the :func:`verdict`. Comparisons without a row in the
+    table (fewer than 2 paired seeds when it was written) are left out."""
+    if table not in TABLES:
+        raise ValueError(f"unknown study table {table!r}; tables: {', '.join(TABLES)}")
+    derived: Dict[tuple, float] = {}
+    seeds: Dict[tuple, str] = {}
+    for r in records:
+        if r.get("status") != "derived":
+            continue
+        metric, _, stat = str(r["column"]).partition(" ")
+        derived[(r["row"], metric, stat)] = float(r["value"])
+        seeds[(r["row"], metric)] = str(r.get("seed", ""))
+    out = []
+    for name, base, treat, what in TABLES[table]["comparisons"]:
+        for m in METRICS:
+            if (name, m) not in seeds:
+                continue
+            missing = [st for st in STATISTICS if (name, m, st) not in derived]
+            if missing:
+                raise ValueError(f"study table {table}: comparison {name} {m} lacks {', '.join(missing)}")
+            row = {st: derived[(name, m, st)] for st in STATISTICS}
+            used = seeds[(name, m)].split()
+            paper = paper_difference(table, base, treat, m)
+            out.append(dict(comparison=name, baseline=base, treatment=treat, changes=what, metric=m,
+                            n=len(used), seeds=used, paper=paper,
+                            verdict=verdict(paper, row["ci_low"], row["ci_high"]), **row))
+    return out
+
+
+def study_table(table: str, committed: str, *, fresh: bool, work_root=SETTINGS["work_root"], out=None,
+                root=ROOT):
+    """``(PaperTable or None, path)``: the study table ``table`` as its notebook shows it.
+    ``fresh``: written from the finished runs under ``work_root`` to ``out`` (None when there
+    is none yet); else the committed copy ``papers_tables/measured/study/<committed>``, its
+    run ids expanded to commands (None when it is not committed)."""
+    from .. import measured
+    from ..papers import read_table, write_table
+
+    if fresh:
+        records = table_records(collect(work_root, TABLES[table]["arms"], root), table,
+                                dataset=f"synthetic {SETTINGS['image_size']} px")
+        if not records:
+            return None, runs.resolve(work_root, root)
+        path = write_table(records, out)
+        return read_table(path), path
+    path = measured.measured_root("study", root) / committed
+    return (measured.load_measured(committed, "study", root) if path.is_file() else None), path
+
+
+def comparisons_markdown(rows: Sequence[dict]) -> str:
+    """The comparisons of :func:`read_comparisons` as a Markdown table."""
+    lines = ["| comparison | metric | n | baseline | treatment | difference [95 % interval] | detectable | paper | verdict |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['comparison']} ({r['changes']}) | {r['metric']} | {r['n']} | "
+                     f"{r['baseline_mean']:.2f} ± {r['baseline_sd']:.2f} | {r['treatment_mean']:.2f} ± "
+                     f"{r['treatment_sd']:.2f} | {r['diff_mean']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] | "
+                     f"{r['detectable']:.2f} | " + ("-" if r["paper"] is None else f"{r['paper']:+.2f}")
+                     + f" | {r['verdict']} |")
+    return "\n".join(lines)
+
+
+def verdict_sentence(rows: Sequence[dict]) -> str:
+    """One sentence per notebook verdict: each comparison's difference, interval, n, the paper's
+    printed difference and the verdict."""
+    return ("**CPU study** (48 epochs on the synthetic set at 128 px, seeds paired): "
+            + "; ".join(f"{r['comparison']} {r['metric']} {r['diff_mean']:+.2f} [{r['ci_low']:+.2f}, "
+                        f"{r['ci_high']:+.2f}] (n={r['n']}, paper "
+                        + ("none" if r["paper"] is None else f"{r['paper']:+.2f}") + f"): {r['verdict']}"
+                        for r in rows)
+            + ". These hold in this small synthetic setting only, not on the paper's data.")
+
+
+def read_runs(records: Sequence[dict]) -> Dict[str, Dict[str, Dict[int, float]]]:
+    """``{arm: {metric: {seed: value}}}`` (AP points) from a study table's ``measured`` records."""
+    out: Dict[str, Dict[str, Dict[int, float]]] = {}
+    for r in records:
+        if r.get("status") == "measured" and r["column"] in METRICS:
+            out.setdefault(r["row"], {}).setdefault(r["column"], {})[int(r["seed"])] = float(r["value"])
+    return out
+
+
+def plot_study(records: Sequence[dict], table: str, title: str, out=None):
+    """One panel per metric: each arm's runs (a dot per seed, the same seed's runs joined across
+    the arms of a comparison whose arms are neighbours in ``TABLES[table]``) with the arm's mean and 95 % interval of the mean. Saved to ``out``
+    when given; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    values = read_runs(records)
+    arms = [a for a in TABLES[table]["arms"] if a in values]
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(6.2 * len(METRICS), 4.2), squeeze=False)
+    seeds = sorted({s for a in arms for m in METRICS for s in values[a].get(m, {})})
+    colours = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
+    for ax, m in zip(axes[0], METRICS):
+        x = {a: i for i, a in enumerate(arms)}
+        for _, base, treat, _ in TABLES[table]["comparisons"]:
+            if base in x and treat in x and abs(x[base] - x[treat]) == 1:   # neighbours only: readable
+                for sd in set(values[base].get(m, {})) & set(values[treat].get(m, {})):
+                    ax.plot([x[base], x[treat]], [values[base][m][sd], values[treat][m][sd]],
+                            color=colours[sd], lw=0.6, alpha=0.5)
+        for a in arms:
+            v = values[a].get(m, {})
+            ax.scatter([x[a]] * len(v), list(v.values()), c=[colours[s] for s in v], s=22, zorder=3)
+            if len(v) >= 2:
+                mean, sd = stats.mean_sd(list(v.values()))
+                half = stats.t_quantile(0.975, len(v) - 1) * sd / len(v) ** 0.5
+                ax.errorbar(x[a] + 0.18, mean, yerr=half, fmt="s", color="k", ms=5, capsize=4, zorder=4)
+        ax.set_xticks(range(len(arms)))
+        ax.set_xticklabels([a.replace("_", "\n", 1) for a in arms], fontsize=8)
+        ax.set_ylabel(f"{m} (AP points)")
+        ax.set_title(f"{m}: one dot per seed; black: mean and its 95 % interval")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(handles=[plt.Line2D([], [], marker="o", ls="", color=colours[s], label=f"seed {s}")
+                               for s in seeds], fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out, dpi=110)
+    return fig
+
+
 def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root=SETTINGS["data_root"],
             image_size: int = SETTINGS["image_size"], init: str = SETTINGS["init"],
             pretrained=SETTINGS["pretrained"]) -> List[str]:
@@ -218,7 +343,7 @@ def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"], data_root=S
     return f"{work_root}/pilot/{setting}/{'pt-' if init == 'pretrained' else ''}e{epochs}"
 
 
-def _check_pretrained(init: str, pretrained=SETTINGS["pretrained"], root=ROOT) -> None:
+def check_pretrained(init: str = SETTINGS["init"], pretrained=SETTINGS["pretrained"], root=ROOT) -> None:
     path = runs.resolve(pretrained, root)
     if init == "pretrained" and not path.is_file():
         raise SystemExit(f"{path}: the study's pretrained backbone is missing; make it with "
@@ -296,6 +421,43 @@ def run_one(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, **kw) -> 
                   finished=time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / "study_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
+
+
+def ensure_pretrained(pretrained=SETTINGS["pretrained"], root=ROOT, log=print) -> pathlib.Path:
+    """The study's pretrained backbone, made by ``python -m ugs.openmmlab.pretrain`` (~5 min on 2
+    cores) when it is missing; its path."""
+    import subprocess
+
+    path = runs.resolve(pretrained, root)
+    if path.is_file():
+        return path
+    cmd = [sys.executable, "-m", "ugs.openmmlab.pretrain", "--out", runs.relative(path.parent, root)]
+    log("$ " + shlex.join(cmd))
+    made = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    log(made.stdout[-2000:])
+    if made.returncode != 0 or not path.is_file():
+        raise RuntimeError(f"pretraining failed (exit {made.returncode}), no {path}:\n{made.stderr[-3000:]}")
+    return path
+
+
+def seed_runs(arms: Sequence[str], seed: int, *, train_missing: bool, epochs: int = SETTINGS["epochs"],
+              work_root=SETTINGS["work_root"], root=ROOT, log=print) -> Dict[str, dict]:
+    """The study's finished runs of ``seed`` for ``arms``: ``{arm: study_run.json record plus
+    work_dir}``, as a training notebook's study profile shows them. With ``train_missing`` every
+    seed of every arm is run first (seed-major, :func:`run_one`: finished runs are skipped,
+    stopped ones resume); the arms' seeds still unfinished are named through ``log``."""
+    if train_missing:
+        ensure_pretrained(root=root, log=log)
+        for s in SETTINGS["seeds"]:
+            for arm in arms:
+                run_one(arm, s, epochs=epochs, work_root=work_root, root=root)
+    done = collect(work_root, arms, root)
+    for arm in arms:
+        left = [s for s in SETTINGS["seeds"] if s not in done.get(arm, {})]
+        if left:
+            log(f"{arm}: seed(s) {left} not finished under {runs.relative(runs.resolve(work_root, root), root)}")
+    return {arm: dict(done[arm][seed], work_dir=run_dir(work_root, arm, seed, root))
+            for arm in arms if seed in done.get(arm, {})}
 
 
 def collect(work_root, arms: Sequence[str] = tuple(ARMS), root=ROOT) -> Dict[str, Dict[int, dict]]:
@@ -388,7 +550,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ap.error(f"--work-root: runs with another setting than the study's {default} need a "
                  f"work root of their own, not {SETTINGS['work_root']}")
     if args.action in ("run", "pilot"):
-        _check_pretrained(args.init)
+        check_pretrained(args.init)
         try:   # the synthetic set at the setting's size: generated when missing (seconds)
             runs.ensure_synthetic(runs.resolve(args.data_root, ROOT), ROOT, args.image_size)
         except ValueError as err:
