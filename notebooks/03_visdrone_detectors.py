@@ -223,7 +223,8 @@ if dataset not in ("synthetic", "visdrone"):
 detectors = check_detectors(DEFAULT_DETECTORS[profile] if detectors is None else detectors)
 if profile == "study":  # the study's setting is study.SETTINGS: a changed value would be another study
     _fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
-                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1))
+                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1),
+                             ("max_per_img", max_per_img != study.SETTINGS["max_per_img"]))
               if v]
     if _fixed:
         raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
@@ -572,7 +573,8 @@ for d, r in runs.items():
     logs = sorted(r["work_dir"].glob("*/vis_data/scalars.json"))
     if not logs:
         raise FileNotFoundError(f"no vis_data/scalars.json under {r['work_dir']}")
-    scalars[d] = read_scalars(str(logs[-1].parent.parent))
+    # a study run resumed over several sittings logs each into its own folder: all, in order
+    scalars[d] = [e for log in (logs if profile == "study" else logs[-1:]) for e in read_scalars(str(log.parent.parent))]
 
 TERM_COLOURS = dict(zip(LOC_TERMS, ("C0", "C1", "C2", "C3", "C4")))
 n_panels = len(runs) + 1
@@ -749,7 +751,8 @@ _gains = "; ".join(f"{u} - {b}: {cell(gains[u]['AP'], True)} AP, {cell(gains[u][
                    for u, b in pairs)
 _verdict = (
     f"**Verdict** ({profile} profile, {dataset}, {epochs} epoch(s), seed {seed}): {_gains}. "
-    + ("Every trained row learns; " if not _stuck else f"not learning in this run: {', '.join(_stuck)}; ")
+    + ("No row has a finished run; " if not learning else "Every trained row learns; " if not _stuck
+       else f"not learning in this run: {', '.join(_stuck)}; ")
     + {"quick": "one run per row, so these gains are not evidence for or against Table 1 (the paper profile tests it).",
        "paper": "one run per row, without a measured spread: set them beside Table 1's gains.",
        "study": f"seed {seed}'s runs of the study; its five seeds per row, with intervals, are Sec. 6."}[profile])

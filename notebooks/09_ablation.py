@@ -44,8 +44,9 @@
 # A third profile, `study`, is the kit's CPU study (issue 16, Sec. 7): Table 6's build-up
 # (L2, Smooth-L1, L_CE, + IN, + lambda L_UM, + gamma L^ur) on the quick recipe at 128 px with
 # a pretrained backbone, 48 epochs, **five seeds per row** paired by seed (~11 h on 2 cores).
-# Sec. 7 reads its committed table in every profile; `-p profile study` trains what is not
-# finished yet (resumable) and shows its seed-`seed` runs in Sec. 3-5.
+# Sec. 7 reads its committed table (once Table 6's study runs exist and the runner's study tier
+# lists this notebook); `-p profile study` trains what is not finished yet (resumable) and
+# shows its seed-`seed` runs in Sec. 4-6.
 
 # %%
 # Make the repository root importable when the kit is not pip-installed
@@ -85,7 +86,7 @@ _t_start = time.perf_counter()
 # * `profile`: `"quick"` (CPU smoke sweep), `"paper"` (Sec. 4.1.2 recipe) or `"study"` (the CPU
 #   study; its setting is `ugs.openmmlab.study.SETTINGS`, so `epochs`, `image_size`,
 #   `train_images`, `data_root` and `work_dir` are not used there; `seed` picks the seed Sec.
-#   3-5 show, and `study_train` whether unfinished runs are trained or only named).
+#   4-6 show, and `study_train` whether unfinished runs are trained or only named).
 # * `rows`: Table 6 row ids to train, or `None`: every row in the paper profile, the smoke set
 #   (L2, Smooth-L1, full UGS) in the quick profile.
 # * `dataset` / `data_root`: `"synthetic"` (default `data/synthetic`, generated if absent) or
@@ -144,7 +145,8 @@ rows = check_rows(rows if rows is not None else {"quick": QUICK_ROWS, "paper": l
                                                  "study": list(STUDY_ARMS)}[profile])
 if profile == "study":  # the study's setting is study.SETTINGS: a changed value would be another study
     _fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
-                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1))
+                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1),
+                             ("max_per_img", max_per_img != study.SETTINGS["max_per_img"]))
               if v]
     if _fixed:
         raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
@@ -464,7 +466,8 @@ study_table, study_source = study.study_table("table6", "table6_study_synthetic1
 study_rows = study.read_comparisons(study_table.records, "table6") if study_table is not None else []
 if study_table is None:
     print(f"no study table yet ({runs_tool.relative(study_source, ROOT)}): `python -m ugs.openmmlab.study run "
-          "--table table6` trains it, `python ci/run_notebooks.py --tier study --update-committed 09` commits it")
+          "--table table6` trains it (no run yet); this notebook joins the runner's study tier (STUDY_TIER, "
+          "ugs.measured.STUDY_TABLES) when it has runs to commit")
 else:
     _runs = study.read_runs(study_table.records)
     print(f"{runs_tool.relative(study_source, ROOT)}: " + ", ".join(

@@ -268,7 +268,9 @@ def verdict_sentence(rows: Sequence[dict]) -> str:
                         f"{r['ci_high']:+.2f}] (n={r['n']}, paper "
                         + ("none" if r["paper"] is None else f"{r['paper']:+.2f}") + f"): {r['verdict']}"
                         for r in rows)
-            + ". These hold in this small synthetic setting only, not on the paper's data.")
+            + ". These hold in this small synthetic setting only, not on the paper's data; each interval is a "
+              "95 % interval of its own (no correction for the several comparisons, and AP and AP_s move together), "
+              "and comparisons with different n pair different seeds, so their differences need not add up.")
 
 
 def read_runs(records: Sequence[dict]) -> Dict[str, Dict[str, Dict[int, float]]]:
