@@ -222,21 +222,12 @@ if dataset not in ("synthetic", "visdrone"):
     raise ValueError(f"dataset must be 'synthetic' or 'visdrone', got {dataset!r}")
 detectors = check_detectors(DEFAULT_DETECTORS[profile] if detectors is None else detectors)
 if profile == "study":  # the study's setting is study.SETTINGS: a changed value would be another study
-    _fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
-                             ("epochs", epochs not in (None, study.SETTINGS["epochs"])), ("gpus", gpus != 1),
-                             ("max_per_img", max_per_img != study.SETTINGS["max_per_img"]))
-              if v]
-    if _fixed:
-        raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
-                         f"{', '.join(_fixed)} at the default, or run another setting with "
-                         "`python -m ugs.openmmlab.study run --work-root ...`")
+    data_root, image_size, work_dir = study.check_notebook_setting(
+        dataset=dataset, data_root=data_root, epochs=epochs, gpus=gpus, max_per_img=max_per_img, seed=seed)
     _not_in_study = [d for d in detectors if d not in study.TABLES["table1"]["arms"]]
     if _not_in_study:
         raise ValueError(f"detector(s) {_not_in_study} are not in the study; its rows: "
                          f"{', '.join(study.TABLES['table1']['arms'])}")
-    if seed not in study.SETTINGS["seeds"]:
-        raise ValueError(f"profile 'study': seed must be one of the study's seeds {study.SETTINGS['seeds']}, got {seed!r}")
-    data_root, image_size, work_dir = (study.SETTINGS[k] for k in ("data_root", "image_size", "work_root"))
 epochs = PROFILE_EPOCHS[profile] if epochs is None else epochs
 for _name, _v, _lo in (("epochs", epochs, 1), ("gpus", gpus, 1), ("max_per_img", max_per_img, 1),
                        ("image_size", image_size, 32), ("seed", seed, 0)):

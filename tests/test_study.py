@@ -408,3 +408,13 @@ def test_seed_runs_names_what_is_missing_then_trains_every_seed(fake):
     # the fake tool's AP: 10 x epochs + seed (+1 for the UGS config), as fractions
     assert got["fcos"]["metrics"]["AP"] == pytest.approx(0.21) and got["fcos_ugs"]["metrics"]["AP"] == pytest.approx(0.22)
     assert got["fcos"]["seed"] == 1 and got["fcos"]["work_dir"] == fake / "w" / "fcos-seed1"
+
+
+def test_check_notebook_setting_names_each_changed_parameter():
+    ok = dict(dataset="synthetic", data_root=None, epochs=None, gpus=1, max_per_img=500, seed=3)
+    assert study.check_notebook_setting(**ok) == ("data/synth128", 128, "work_dirs/study")
+    assert study.check_notebook_setting(**{**ok, "epochs": 48}) == ("data/synth128", 128, "work_dirs/study")
+    with pytest.raises(ValueError, match=r"leave dataset, epochs, max_per_img at the default"):
+        study.check_notebook_setting(**{**ok, "dataset": "visdrone", "epochs": 24, "max_per_img": 100})
+    with pytest.raises(ValueError, match=r"seed must be one of the study's seeds \(0, 1, 2, 3, 4\), got 5"):
+        study.check_notebook_setting(**{**ok, "seed": 5})

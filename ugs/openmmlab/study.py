@@ -263,7 +263,8 @@ def comparisons_markdown(rows: Sequence[dict]) -> str:
 def verdict_sentence(rows: Sequence[dict]) -> str:
     """One sentence per notebook verdict: each comparison's difference, interval, n, the paper's
     printed difference and the verdict."""
-    return ("**CPU study** (48 epochs on the synthetic set at 128 px, seeds paired): "
+    return (f"**CPU study** ({SETTINGS['epochs']} epochs on the synthetic set at {SETTINGS['image_size']} px, "
+            "seeds paired): "
             + "; ".join(f"{r['comparison']} {r['metric']} {r['diff_mean']:+.2f} [{r['ci_low']:+.2f}, "
                         f"{r['ci_high']:+.2f}] (n={r['n']}, paper "
                         + ("none" if r["paper"] is None else f"{r['paper']:+.2f}") + f"): {r['verdict']}"
@@ -423,6 +424,24 @@ def run_one(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, **kw) -> 
                   finished=time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / "study_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
+
+
+def check_notebook_setting(*, dataset, data_root, epochs, gpus, max_per_img, seed) -> tuple:
+    """A training notebook's parameters in its ``study`` profile, whose setting is
+    :data:`SETTINGS`: a ValueError names every parameter changed from its default (a changed
+    value would be another study) and a seed outside the study's; else the study's
+    ``(data_root, image_size, work_root)``, which the notebook uses instead of its own."""
+    fixed = [n for n, v in (("dataset", dataset != "synthetic"), ("data_root", data_root is not None),
+                            ("epochs", epochs not in (None, SETTINGS["epochs"])), ("gpus", gpus != 1),
+                            ("max_per_img", max_per_img != SETTINGS["max_per_img"]))
+             if v]
+    if fixed:
+        raise ValueError(f"profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave "
+                         f"{', '.join(fixed)} at the default, or run another setting with "
+                         "`python -m ugs.openmmlab.study run --work-root ...`")
+    if seed not in SETTINGS["seeds"]:
+        raise ValueError(f"profile 'study': seed must be one of the study's seeds {SETTINGS['seeds']}, got {seed!r}")
+    return SETTINGS["data_root"], SETTINGS["image_size"], SETTINGS["work_root"]
 
 
 def ensure_pretrained(pretrained=SETTINGS["pretrained"], root=ROOT, log=print) -> pathlib.Path:
