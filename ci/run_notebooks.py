@@ -19,10 +19,11 @@ Two parameter sets ("tiers") of the same notebooks:
   ``tests/notebooks/NN.ipynb`` (executed with the ``ci`` parameters injected; nbval re-executes
   them in ``bash ci/test.sh``) and the tables in ``papers_tables/measured/ci/``.
 * ``study``: the notebooks with a CPU study section (:data:`STUDY_TIER`), in the ``study``
-  profile, reporting the study's finished runs (``ugs.openmmlab.study``; training them takes
-  hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p profile study``). Only
-  the tables are committed, to ``papers_tables/measured/study/``; the executed notebook goes to
-  ``outputs/study/``. Never part of the main job or CI.
+  profile. Notebooks 03 and 09 report the study's finished runs (``ugs.openmmlab.study``;
+  training them takes hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p
+  profile study``); notebook 11 trains its Fig. 6 study itself (10 runs of 100 iterations,
+  ~30 min). Only the tables are committed, to ``papers_tables/measured/study/``; the executed
+  notebook goes to ``outputs/study/``. Never part of the main job or CI.
 
 The ``.py`` twin (jupytext py:percent) is the source: each run first builds the notebook from
 it, so an unsynced ``.ipynb`` never runs. Each notebook NAME gets ``output_dir`` OUT/NAME
@@ -72,10 +73,12 @@ CI_TIER = {
 }
 
 
-#: The study tier's parameter set: the notebooks with a study section, in the study profile,
-#: reporting the finished runs only (a run not finished yet is named, not trained).
+#: The study tier's parameter set: the notebooks with a study section, in the study profile;
+#: 03 reports the finished runs only (a run not finished yet is named, not trained), 11 trains
+#: its ten short runs (~30 min)
 STUDY_TIER = {
     "03_visdrone_detectors": {"profile": "study", "study_train": False},
+    "11_gradient_variance": {"profile": "study"},
 }
 
 

@@ -55,3 +55,57 @@ def test_ugs_lowers_small_anchor_gradient_variance_as_in_figure6():
     paper = load_table("figure6").value("fig6_caption", "variance_ratio")
     assert m[(small, "variance_ratio_ci95_low")]["value"] > 1.0
     assert abs(m[(small, "variance_ratio")]["value"] - paper) / paper < 0.35
+
+
+def _study():
+    from ugs.measured import load_measured
+
+    return {(r["row"], r["column"]): r
+            for r in load_measured("figure6_study_synthetic128.csv", "study").records}
+
+
+def test_study_figure6_is_the_studys_setting_and_in_the_paper_schema():
+    # notebook 11's study profile (python ci/run_notebooks.py --tier study --update-committed 11):
+    # 5 seeds x 2 losses, the first 100 iterations of the study's 48-epoch schedule from its
+    # committed pretrained backbone, on the 128-px synthetic set
+    m = _study()
+    small = f"ugs_vs_smooth_l1_{width_bucket_names()[0]}"
+    assert (small, "variance_ratio") in m
+    for (row, col), r in m.items():
+        assert r["status"] == "measured" and r["profile"] == "study"
+        assert str(r["iterations"]) == "100" and r["seeds"] == "0 1 2 3 4"
+        commands = r["source"].split(" ; ")
+        assert len(commands) == 10 and all("GradientDiagnosticsHook" in c for c in commands)
+        for c in commands:
+            assert "--profile quick --data-root data/synth128" in c and "--epochs 48" in c
+            assert "--image-size 128" in c and "train_cfg.max_epochs=2" in c
+            assert "init_cfg.checkpoint=benchmarks/results/study/pretrained/resnet18_synthetic.pth" in c
+        assert r["value"] > 0 and math.isfinite(r["value"])
+    lo, mid, hi = (m[(small, c)]["value"] for c in ("variance_ratio_ci95_low", "variance_ratio",
+                                                      "variance_ratio_ci95_high"))
+    assert lo <= mid <= hi
+    # the interval follows from the five per-seed ratios in the note (log scale, SciPy's t)
+    import numpy as np
+    from scipy import stats as sps
+    ratios = [float(x) for x in m[(small, "variance_ratio")]["note"].split(";")[0]
+              .removeprefix("per-seed ratios ").split(", ")]
+    logs = np.log(ratios)
+    half = sps.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    want = np.exp([logs.mean() - half, logs.mean(), logs.mean() + half])
+    # the note's ratios are written to 3 decimals: a relative error of up to ~2.5% at 0.02
+    assert [lo, mid, hi] == pytest.approx(list(want), rel=0.05)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "CONTRADICTED in the CPU study's setting: over the first 100 iterations of the study's "
+    "schedule (5 seeds, pretrained backbone, 128-px synthetic set), Smooth-L1's small-anchor "
+    "gradient varies about 0.02x as much as UGS's, the whole 95 % interval far below 1 (the "
+    "committed table, papers_tables/measured/study/figure6_study_synthetic128.csv); the "
+    "scale-free CV^2 ratio is below 1 too. Notebook 11's study profile shows why: UGS's gradient "
+    "swells between iterations ~50 and ~85 while Smooth-L1's stays flat. This is the kit's "
+    "reading of an under-specified measurement (which gradient, which 100 iterations) on a small "
+    "synthetic problem, not the paper's VisDrone run; the paper profile is the run that tests the 2.9x."))
+def test_ugs_lowers_small_anchor_gradient_variance_in_the_cpu_study():
+    m = _study()
+    small = f"ugs_vs_smooth_l1_{width_bucket_names()[0]}"
+    assert m[(small, "variance_ratio_ci95_low")]["value"] > 1.0

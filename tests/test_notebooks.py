@@ -143,3 +143,17 @@ def test_study_profile_refuses_a_changed_setting_before_training(tmp_path, noteb
     assert message in summary[0]["status"], summary[0]["status"]
     own = {"03": "table1_measured.csv", "09": "table6_measured.csv"}[notebook]
     assert not (tmp_path / summary[0]["notebook"] / own).exists()    # nothing ran past the checks
+
+
+def test_figure6_study_profile_refuses_a_changed_setting_before_training(tmp_path):
+    # notebook 11's study profile is the CPU study's setting: changed iterations or seeds would be
+    # another measurement; the check names both and nothing is trained
+    out = subprocess.run([sys.executable, "ci/run_notebooks.py", "11", "--out", str(tmp_path), "-p", "profile",
+                          '"study"', "-p", "iters", "10", "-p", "seeds", "[0]"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode != 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary[0]["status"].startswith("failed: PapermillExecutionError: ValueError")
+    assert ("profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave iters, seeds at the "
+            "default") in summary[0]["status"], summary[0]["status"]
+    assert not (tmp_path / summary[0]["notebook"] / "figure6_measured.csv").exists()

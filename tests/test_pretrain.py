@@ -94,3 +94,37 @@ def test_another_setting_pilots_apart_and_runs_only_in_a_work_root_of_its_own(ca
     with pytest.raises(SystemExit):    # argparse's error: the default study's runs would be restarted
         study.main(["run", "--init", "scratch"])
     assert "need a work root of their own" in capsys.readouterr().err
+
+
+def test_the_same_settings_make_the_same_weight_file_whatever_the_sitting(tmp_path):
+    """The study's runs name the weight file's SHA-256 among their inputs, so making the weights
+    again (another sitting, another folder, another command line, another duration) must give
+    the same bytes; the recorded digest is the file's."""
+    import hashlib
+    import json
+
+    data = tmp_path / "data"      # one set for both: its generation is not what is tested here
+    made = [pretrain.pretrain(tmp_path / name, images=6, epochs=1, data_root=data, batch=8)
+            for name in ("first", "second")]
+    files = [(tmp_path / name / "resnet18_synthetic.pth").read_bytes() for name in ("first", "second")]
+    assert files[0] == files[1]
+    digest = hashlib.sha256(files[0]).hexdigest()
+    assert [m["weights_sha256"] for m in made] == [digest, digest]
+    assert json.loads((tmp_path / "second" / "pretrain.json").read_text())["weights_sha256"] == digest
+    changed = pretrain.pretrain(tmp_path / "third", images=6, epochs=1, data_root=data, batch=8, seed=1)
+    assert changed["weights_sha256"] != digest      # the seed is a setting: other weights
+
+
+def test_the_committed_study_weights_are_the_ones_their_record_describes():
+    """The study's runs start from the committed weights (study.SETTINGS); their pretraining
+    record names the file's SHA-256, and the file has the backbone's tensors."""
+    import hashlib
+    import json
+
+    path = study.ROOT / study.SETTINGS["pretrained"]
+    record = json.loads((path.parent / "pretrain.json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == record["weights_sha256"]
+    assert study.inputs() == {study.SETTINGS["pretrained"]: record["weights_sha256"]}
+    saved = torch.load(path, map_location="cpu")
+    assert set(saved["state_dict"]) == set(pretrain.Classifier().backbone.state_dict())
+    assert saved["meta"]["history"] == record["history"] and "seconds" not in saved["meta"]

@@ -125,6 +125,89 @@ def _write_run(root, arm, seed, ap, ap_s, epochs=24):
         metrics={"AP": ap / 100, "AP_s": ap_s / 100}, curve=[ap])))
 
 
+def _write_study_run(work, arm, seed, ap, ap_s, root):
+    """A finished run of the study's own setting (the command ``run`` would give under ``work``)."""
+    import json
+    import shlex
+    wd = work / f"{arm}-seed{seed}"
+    wd.mkdir(parents=True)
+    cmd = shlex.join(study.command(arm, seed, epochs=study.SETTINGS["epochs"], work_root=work, root=root))
+    (wd / "study_run.json").write_text(json.dumps(dict(
+        command=cmd, inputs={}, arm=arm, seed=seed, epochs=study.SETTINGS["epochs"], seconds=60.0,
+        metrics={"AP": ap / 100, "AP_s": ap_s / 100}, curve=[ap])))
+
+
+def test_finished_leaves_out_other_settings_runs_and_fills_from_the_archive(fake):
+    import hashlib
+    import json
+    w, arch = fake / "w", fake / "archive"
+    for seed in (0, 1):
+        study.run_one("fcos", seed, epochs=2, work_root=w, root=fake)
+    logged = []
+    got = study.finished(["fcos", "gfl"], work_root=w, epochs=2, archive=arch, root=fake, log=logged.append)
+    assert sorted(got) == ["fcos"] and sorted(got["fcos"]) == [0, 1] and logged == []
+    assert {r["origin"] for r in got["fcos"].values()} == {"work dir"}
+    assert got["fcos"][1]["metrics"]["AP"] == pytest.approx(0.21)          # the fake tool: 10 x 2 + seed
+    # another schedule is another command: those runs are named and left out
+    assert study.finished(["fcos"], work_root=w, epochs=3, root=fake, log=logged.append) == {}
+    assert len(logged) == 2 and all("left out (another command" in m for m in logged)
+    # other weights at the same path: other inputs
+    key = fake / study.SETTINGS["pretrained"]
+    key.write_bytes(b"weights v2")
+    logged.clear()
+    assert study.finished(["fcos"], work_root=w, epochs=2, root=fake, log=logged.append) == {}
+    assert len(logged) == 2 and all("left out (other inputs" in m for m in logged)
+    key.write_bytes(b"weights v1")
+    # archived, then the work dir of seed 1 is gone: the archive fills it in
+    written = study.archive_runs(["fcos"], work_root=w, archive=arch, epochs=2, root=fake, log=logged.append)
+    assert sorted(p.name for p in written) == ["fcos-seed0.json", "fcos-seed1.json"]
+    archived = json.loads((arch / "fcos-seed1.json").read_text())
+    assert archived == json.loads((w / "fcos-seed1" / "study_run.json").read_text())     # the record, as is
+    assert study.archive_runs(["fcos"], work_root=w, archive=arch, epochs=2, root=fake, log=logged.append) == []
+    import shutil
+    shutil.rmtree(w / "fcos-seed1")
+    got = study.finished(["fcos"], work_root=w, epochs=2, archive=arch, root=fake)
+    assert {s: r["origin"] for s, r in got["fcos"].items()} == {0: "work dir", 1: "archive"}
+    assert got["fcos"][1]["metrics"] == archived["metrics"]
+    assert sorted(study.finished(["fcos"], work_root=w, epochs=2, archive=arch, seeds=(1,), root=fake)["fcos"]) == [1]
+    # an archived record of another setting does not fill a gap either
+    (arch / "fcos-seed1.json").write_text(json.dumps({**archived, "command": archived["command"] + " --x"}))
+    logged.clear()
+    assert sorted(study.finished(["fcos"], work_root=w, epochs=2, archive=arch, root=fake,
+                                 log=logged.append)["fcos"]) == [0]
+    assert logged == [f"archive/fcos-seed1.json: left out (another command than this setting's run: recorded "
+                      f"{archived['command'] + ' --x'!r}, inputs "
+                      f"{ {study.SETTINGS['pretrained']: hashlib.sha256(b'weights v1').hexdigest()} })"]
+    # without the weights on this machine only the commands are compared, and that is said
+    key.unlink()
+    logged.clear()
+    assert sorted(study.finished(["fcos"], work_root=w, epochs=2, root=fake, log=logged.append)["fcos"]) == [0]
+    assert logged == [f"{study.SETTINGS['pretrained']} is not here: the runs' recorded weights (their SHA-256) "
+                      "are not compared, only their commands"]
+
+
+def test_archiving_a_rerun_with_other_metrics_replaces_the_record_and_says_so(fake):
+    import json
+    w, arch = fake / "w", fake / "archive"
+    study.run_one("fcos", 0, epochs=2, work_root=w, root=fake)
+    study.archive_runs(["fcos"], work_root=w, archive=arch, epochs=2, root=fake, log=lambda m: None)
+    record = w / "fcos-seed0" / "study_run.json"
+    rerun = json.loads(record.read_text())
+    rerun["metrics"] = {"AP": 0.5, "AP_s": 0.25}
+    record.write_text(json.dumps(rerun))
+    logged = []
+    study.archive_runs(["fcos"], work_root=w, archive=arch, epochs=2, root=fake, log=logged.append)
+    assert logged[0] == ("archive/fcos-seed0.json: replaced (metrics {'AP': 0.2, 'AP_s': 0.1} -> "
+                         "{'AP': 0.5, 'AP_s': 0.25})")
+    assert json.loads((arch / "fcos-seed0.json").read_text())["metrics"] == {"AP": 0.5, "AP_s": 0.25}
+
+
+def test_archive_keeps_the_studys_own_setting_only(capsys):
+    with pytest.raises(SystemExit):
+        study.main(["archive", "--epochs", "12"])
+    assert "archive keeps the study's own runs" in capsys.readouterr().err
+
+
 def test_table_records_hold_every_run_and_each_comparison_with_its_interval(tmp_path):
     from scipy import stats as sps
 
@@ -299,7 +382,9 @@ def test_read_runs_and_plot_study_show_every_run(tmp_path):
     assert len(segs) == 3        # one interval per arm with at least 2 runs
 
 
-_STUDY_COMMITTED = [(committed, nb) for nb, files in measured.STUDY_TABLES.items() for _, committed in files]
+# the study tables of comparisons (notebooks 03 and 09; notebook 11's Fig. 6 table holds ratios)
+_STUDY_COMMITTED = [(committed, nb) for nb, files in measured.STUDY_TABLES.items() for _, committed in files
+                    if committed.split("_study")[0] in study.TABLES]
 
 
 @pytest.mark.parametrize("committed, notebook", _STUDY_COMMITTED)
@@ -357,10 +442,20 @@ def test_study_table_is_the_fresh_report_or_the_committed_copy(tmp_path):
                                      root=tmp_path)
     assert table is None and where == work                                   # no finished run yet
     for s, (b, t) in enumerate([(30.0, 33.0), (31.0, 33.5)]):
-        _write_run(work, "gfl", s, b, b - 1)
-        _write_run(work, "gfl_ugs", s, t, t - 1)
+        _write_study_run(work, "gfl", s, b, b - 1, tmp_path)
+        _write_study_run(work, "gfl_ugs", s, t, t - 1, tmp_path)
+    _write_run(work, "fcos", 0, 50.0, 50.0)           # another setting's run (24 epochs): left out
+    # and an archived run fills a seed the work dir lacks
+    _write_study_run(work, "gfl_ugs", 2, 34.0, 33.0, tmp_path)
+    (tmp_path / "arch").mkdir()
+    (work / "gfl_ugs-seed2" / "study_run.json").rename(tmp_path / "arch" / "gfl_ugs-seed2.json")
+    (work / "gfl_ugs-seed2").rmdir()
+    logged = []
     table, where = study.study_table("table1", "t1.csv", fresh=True, work_root=work, out=tmp_path / "o.csv",
-                                     root=tmp_path)
+                                     archive=tmp_path / "arch", root=tmp_path, log=logged.append)
+    assert logged[-1] == "finished runs of table1: 4 from work, 1 from the archive arch"
+    assert any(m.startswith("work/fcos-seed0/study_run.json: left out (another command") for m in logged)
+    assert not table.select(row="fcos") and table.value("gfl_ugs", "AP", seed="2") == 34.0
     assert where == tmp_path / "o.csv" and table.value("gfl_ugs", "AP", seed="1") == 33.5
     (rows,) = [r for r in study.read_comparisons(table.records, "table1") if r["metric"] == "AP"]
     assert rows["diff_mean"] == pytest.approx(2.75) and rows["n"] == 2           # (3 + 2.5) / 2

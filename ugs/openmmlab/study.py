@@ -10,8 +10,9 @@ set, five seeds per arm, the arms paired by seed, every comparison with its inte
 Every run is one command of the training tool (``python -m ugs.openmmlab.train``), the quick
 profile with ``--epochs``, ``--seed``, the study's data set and image size and, by default
 (``--init pretrained``), the backbone initialised from the study's pretrained ResNet-18
-(``python -m ugs.openmmlab.pretrain``, the same weights for every arm: the paper's runs start
-from ImageNet weights, which cannot be downloaded here), in its own work dir
+(``python -m ugs.openmmlab.pretrain``; the same weights for every arm: the paper's runs start
+from ImageNet weights, which cannot be downloaded here; committed, because weights made on
+another machine differ in their last bits), in its own work dir
 ``<work_root>/<arm>-seed<s>`` (the merged config, the log, checkpoints, ``metrics.json``; the
 folder's name is the run's id in the committed tables' ``commands.csv``). A run is *finished*
 when its ``study_run.json`` records the same command and the same inputs (the SHA-256 of the
@@ -19,7 +20,9 @@ pretrained weights the command names: regenerated weights at the same path are a
 run): ``run`` skips it. A run that stopped part-way (its ``command.txt`` and ``inputs.json``
 are the same and mmengine left a ``last_checkpoint``) continues from its last epoch with the
 tool's ``--resume``; anything else starts from scratch. So the study can be completed over
-several sittings, and changing a setting re-runs exactly the runs it changes.
+several sittings, and changing a setting re-runs exactly the runs it changes. ``archive``
+copies finished runs' records into git (:data:`ARCHIVE`), where the tables find them when the
+work dirs are on another machine or gone.
 
 Standard library only at import; the statistics are :mod:`ugs.stats`.
 """
@@ -77,7 +80,14 @@ COMPARISONS = [
 #: one night on 2 cores: Table 1's seven arms one night, Table 6's five more another.
 SETTINGS = dict(profile="quick", data_root="data/synth128", epochs=48, image_size=128, max_per_img=500,
                 seeds=(0, 1, 2, 3, 4), work_root="work_dirs/study", init="pretrained",
-                pretrained="work_dirs/study/pretrained/resnet18_synthetic.pth")
+                pretrained="benchmarks/results/study/pretrained/resnet18_synthetic.pth")
+#: the kit's own finished study runs: each one's ``study_run.json`` (command, inputs, final
+#: metrics, validation curve), copied here by ``python -m ugs.openmmlab.study archive``. Work
+#: dirs stay on the machine that trained them; these records are in git, so the committed study
+#: tables can be completed over sittings on different machines and every value in them traced
+#: to its run. ``report``, ``plan`` and the study tables read them for the runs a work root
+#: lacks; ``run --skip-archived`` does not train them again.
+ARCHIVE = "benchmarks/results/study/runs"
 #: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
 #: identical for every arm) or ``scratch`` (the quick profile's own: random)
 INITS = ("pretrained", "scratch")
@@ -228,17 +238,23 @@ def read_comparisons(records: Sequence[dict], table: str) -> List[dict]:
 
 
 def study_table(table: str, committed: str, *, fresh: bool, work_root=SETTINGS["work_root"], out=None,
-                root=ROOT):
+                archive=ARCHIVE, root=ROOT, log=print):
     """``(PaperTable or None, path)``: the study table ``table`` as its notebook shows it.
-    ``fresh``: written from the finished runs under ``work_root`` to ``out`` (None when there
-    is none yet); else the committed copy ``papers_tables/measured/study/<committed>``, its
-    run ids expanded to commands (None when it is not committed)."""
+    ``fresh``: written to ``out`` from the study's finished runs (:func:`finished`: those under
+    ``work_root``, then the ``archive``'s for the arms and seeds the work root lacks; how many
+    of each is said through ``log``); None when there is none yet. Else the committed copy
+    ``papers_tables/measured/study/<committed>``, its run ids expanded to commands (None when
+    it is not committed)."""
     from .. import measured
     from ..papers import read_table, write_table
 
     if fresh:
-        records = table_records(collect(work_root, TABLES[table]["arms"], root), table,
-                                dataset=f"synthetic {SETTINGS['image_size']} px")
+        done = finished(TABLES[table]["arms"], work_root=work_root, archive=archive, root=root, log=log)
+        origins = [r["origin"] for by_seed in done.values() for r in by_seed.values()]
+        log(f"finished runs of {table}: " + ", ".join(f"{origins.count(o)} from {w}" for o, w in (
+            ("work dir", runs.relative(runs.resolve(work_root, root), root)),
+            ("archive", "the archive " + (runs.relative(runs.resolve(archive, root), root) if archive else "(none)")))))
+        records = table_records(done, table, dataset=f"synthetic {SETTINGS['image_size']} px")
         if not records:
             return None, runs.resolve(work_root, root)
         path = write_table(records, out)
@@ -329,13 +345,17 @@ def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root
         raise ValueError(f"unknown arm {arm!r}; arms: {', '.join(ARMS)}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    options = []
-    if init == "pretrained":   # the quick profile's backbone has init_cfg=None: replace it
-        options = ["model.backbone.init_cfg._delete_=true", "model.backbone.init_cfg.type=Pretrained",
-                   f"model.backbone.init_cfg.checkpoint={runs.relative(runs.resolve(pretrained, root), root)}"]
+    options = pretrained_options(pretrained, root) if init == "pretrained" else []
     return runs.train_command(ARMS[arm], root=root, profile="quick", data_root=runs.resolve(data_root, root),
                               work_dir=run_dir(work_root, arm, seed, root), epochs=epochs, seed=seed,
                               max_per_img=SETTINGS["max_per_img"], image_size=image_size, options=options)
+
+
+def pretrained_options(pretrained=SETTINGS["pretrained"], root=ROOT) -> List[str]:
+    """The training tool's ``--cfg-options`` that start the quick profile's backbone (its
+    ``init_cfg`` is None) from the ``pretrained`` weights."""
+    return ["model.backbone.init_cfg._delete_=true", "model.backbone.init_cfg.type=Pretrained",
+            f"model.backbone.init_cfg.checkpoint={runs.relative(runs.resolve(pretrained, root), root)}"]
 
 
 def pilot_root(work_root, epochs: int, init: str = SETTINGS["init"], data_root=SETTINGS["data_root"],
@@ -445,14 +465,16 @@ def check_notebook_setting(*, dataset, data_root, epochs, gpus, max_per_img, see
 
 
 def ensure_pretrained(pretrained=SETTINGS["pretrained"], root=ROOT, log=print) -> pathlib.Path:
-    """The study's pretrained backbone, made by ``python -m ugs.openmmlab.pretrain`` (~5 min on 2
-    cores) when it is missing; its path."""
+    """The study's pretrained backbone (committed at :data:`SETTINGS`' path), made by ``python -m
+    ugs.openmmlab.pretrain`` (~2-5 min on 2 cores) when it is missing; its path. Weights made on
+    another machine differ in their last bits, so the archived runs do not count with them."""
     import subprocess
 
     path = runs.resolve(pretrained, root)
     if path.is_file():
         return path
-    cmd = [sys.executable, "-m", "ugs.openmmlab.pretrain", "--out", runs.relative(path.parent, root)]
+    cmd = [sys.executable, "-m", "ugs.openmmlab.pretrain", "--out", runs.relative(path.parent, root),
+           "--data-root", runs.relative(runs.resolve(SETTINGS["work_root"], root) / "pretrain_data", root)]
     log("$ " + shlex.join(cmd))
     made = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     log(made.stdout[-2000:])
@@ -472,13 +494,79 @@ def seed_runs(arms: Sequence[str], seed: int, *, train_missing: bool, epochs: in
         for s in SETTINGS["seeds"]:
             for arm in arms:
                 run_one(arm, s, epochs=epochs, work_root=work_root, root=root)
-    done = collect(work_root, arms, root)
+    done = finished(arms, work_root=work_root, epochs=epochs, root=root, log=log)   # their work dirs: no archive
     for arm in arms:
         left = [s for s in SETTINGS["seeds"] if s not in done.get(arm, {})]
         if left:
             log(f"{arm}: seed(s) {left} not finished under {runs.relative(runs.resolve(work_root, root), root)}")
     return {arm: dict(done[arm][seed], work_dir=run_dir(work_root, arm, seed, root))
             for arm in arms if seed in done.get(arm, {})}
+
+
+def finished(arms: Sequence[str], *, work_root=SETTINGS["work_root"], epochs: int = SETTINGS["epochs"],
+             seeds: Sequence[int] = SETTINGS["seeds"], archive=None, root=ROOT, log=print,
+             **setting) -> Dict[str, Dict[int, dict]]:
+    """``{arm: {seed: record}}`` of the finished runs of a setting (the study's unless
+    ``setting`` gives ``init``, ``data_root``, ``image_size``): a record counts only when its
+    command is the one :func:`run_one` would run now and its inputs are the files' now (when
+    the pretrained weights are not on this machine, only the command is compared, and that is
+    said through ``log``); a record of another setting is named and left out. Runs come from
+    ``work_root``; with ``archive`` (:data:`ARCHIVE`), its records fill the arms and seeds the
+    work root lacks. Each record gains ``origin``: ``"work dir"`` or ``"archive"``."""
+    init, pretrained = setting.get("init", SETTINGS["init"]), setting.get("pretrained", SETTINGS["pretrained"])
+    try:
+        used = inputs(init, pretrained, root)
+    except FileNotFoundError:
+        used = None
+        log(f"{runs.relative(runs.resolve(pretrained, root), root)} is not here: the runs' recorded weights "
+            "(their SHA-256) are not compared, only their commands")
+    sources = [("work dir", {a: {int(json.loads(p.read_text(encoding="utf-8"))["seed"]): p
+                                 for p in runs.resolve(work_root, root).glob(f"{a}-seed*/study_run.json")}
+                             for a in arms})]
+    if archive is not None:
+        sources.append(("archive", {a: {int(p.stem.rsplit("-seed", 1)[1]): p
+                                        for p in runs.resolve(archive, root).glob(f"{a}-seed*.json")
+                                        if p.stem.rsplit("-seed", 1)[0] == a}
+                                    for a in arms}))
+    out: Dict[str, Dict[int, dict]] = {}
+    for origin, found in sources:
+        for arm in arms:
+            for seed, path in sorted(found[arm].items()):
+                if seed not in seeds or seed in out.get(arm, {}):
+                    continue
+                r = json.loads(path.read_text(encoding="utf-8"))
+                want = shlex.join(command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting))
+                why = ("another command" if r.get("command") != want
+                       else "other inputs" if used is not None and r.get("inputs", {}) != used else None)
+                if why:
+                    log(f"{runs.relative(path, root)}: left out ({why} than this setting's run: "
+                        f"recorded {r.get('command')!r}, inputs {r.get('inputs')})")
+                    continue
+                out.setdefault(arm, {})[seed] = dict(r, origin=origin)
+    return out
+
+
+def archive_runs(arms: Sequence[str], *, work_root=SETTINGS["work_root"], archive=ARCHIVE, root=ROOT,
+                 log=print, **kw) -> List[pathlib.Path]:
+    """Copy the work root's finished runs of ``arms`` (:func:`finished`, the study's setting) to
+    ``archive`` as ``<arm>-seed<s>.json``; an archived record of the same run with other metrics
+    is replaced, and the change is said. Returns the files written."""
+    folder = runs.resolve(archive, root)
+    written = []
+    for arm, by_seed in finished(arms, work_root=work_root, root=root, log=log, **kw).items():
+        for seed, r in sorted(by_seed.items()):
+            r = {k: v for k, v in r.items() if k != "origin"}
+            path = folder / f"{arm}-seed{seed}.json"
+            old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+            if old == r:
+                continue
+            if old is not None:
+                log(f"{runs.relative(path, root)}: replaced (metrics {old.get('metrics')} -> {r['metrics']})")
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+            written.append(path)
+            log(f"archived {arm} seed {seed}: AP {100 * r['metrics']['AP']:.2f} -> {runs.relative(path, root)}")
+    return written
 
 
 def collect(work_root, arms: Sequence[str] = tuple(ARMS), root=ROOT) -> Dict[str, Dict[int, dict]]:
@@ -541,10 +629,11 @@ def plot_curves(curves: Dict[str, List[float]], title: str, out=None):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ugs.openmmlab.study", description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=("plan", "run", "report", "pilot", "curves"),
+    ap.add_argument("action", choices=("plan", "run", "report", "archive", "pilot", "curves"),
                     help="pilot: one seed of each --arms for --epochs, its validation AP per epoch and "
                          "the plateau rule's epoch (stats.plateau_epoch, window 3, tol 0.5 AP); curves: "
-                         "plot the first --arms' pilot curves of the setting to --out")
+                         "plot the first --arms' pilot curves of the setting to --out; archive: copy the "
+                         f"work root's finished runs' records to {ARCHIVE} (committed: the kit's own runs)")
     ap.add_argument("--arms", nargs="+", default=None, choices=list(ARMS),
                     help="default: --table's arms, else all")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(SETTINGS["seeds"]))
@@ -557,6 +646,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--image-size", type=int, default=SETTINGS["image_size"])
     ap.add_argument("--table", choices=list(TABLES), default=None,
                     help="one study table: its arms (plan, run) and comparisons (report; required with --out)")
+    ap.add_argument("--skip-archived", action="store_true",
+                    help=f"run: do not train a run whose record in {ARCHIVE} is this setting's (the kit's "
+                         "own study, continued); by default every run is trained here")
+    ap.add_argument("--no-archive", action="store_true",
+                    help=f"plan, report: only the work root's runs, not {ARCHIVE}'s")
     ap.add_argument("--out", default=None, help="report: write the table (papers_tables schema) to this CSV; "
                                                "curves: the figure")
     args = ap.parse_args(argv)
@@ -565,6 +659,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.arms is None:
         args.arms = list(TABLES[args.table]["arms"] if args.table else ARMS)
     setting = dict(init=args.init, data_root=args.data_root, image_size=args.image_size)
+
+    def note(message):
+        print(f"note: {message}", file=sys.stderr)
+
     default = {k: SETTINGS[k] for k in setting}
     if args.action == "run" and setting != default and args.work_root == SETTINGS["work_root"]:
         # a changed command restarts a run from scratch: the study's finished runs would be lost
@@ -591,19 +689,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{args.out}: {', '.join(f'{e} epochs' for e in found)}")
         return 0
     if args.action == "plan":
-        done = collect(args.work_root, args.arms)
-        try:
-            used = inputs(args.init)
-        except FileNotFoundError as err:      # then no run counts as finished
-            used = None
-            print(f"note: {err}", file=sys.stderr)
+        done = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
+                        archive=None if args.no_archive else ARCHIVE, log=note, **setting)
         total = 0.0
         for arm in args.arms:
-            n = 0 if used is None else sum(
-                state(run_dir(args.work_root, arm, s),
-                      command(arm, s, epochs=args.epochs, work_root=args.work_root, **setting), used) == "finished"
-                for s in args.seeds)
-            secs = [r["seconds"] for r in done.get(arm, {}).values() if r["epochs"] == args.epochs]
+            n = len(done.get(arm, {}))
+            archived = sum(r["origin"] == "archive" for r in done.get(arm, {}).values())
+            secs = [r["seconds"] for r in done.get(arm, {}).values() if r.get("seconds")]
             short = collect(pilot_root(args.work_root, 2, **setting), [arm]).get(arm, {})
             if secs:
                 per_run = sum(secs) / len(secs)
@@ -615,9 +707,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
             left = len(args.seeds) - n
             total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
-            print(f"{arm:22s} {n}/{len(args.seeds)} seeds finished; {cost}; {ARMS[arm]}")
+            print(f"{arm:22s} {n}/{len(args.seeds)} seeds finished" + (f" ({archived} in the archive)" if archived
+                                                                       else "") + f"; {cost}; {ARMS[arm]}")
         print("left to run: " + (f"~{total / 3600:.1f} h on this machine" if total is not None
-                                 else "unknown (an arm's cost is not measured)"))
+                                 else "unknown (an arm's cost is not measured)")
+              + ("" if args.no_archive else " (archived runs counted as finished: `run --skip-archived`)"))
         return 0
     if args.action == "pilot":
         for arm in args.arms:
@@ -633,13 +727,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{arm}: final AP by schedule length {finals}; schedule rule (tol {SCHEDULE_TOL} AP): "
                   + (f"{s} epochs are enough" if s else "no schedule is long enough yet"))
         return 0
+    if args.action == "archive":
+        if setting != default or args.epochs != SETTINGS["epochs"]:
+            ap.error(f"archive keeps the study's own runs ({default}, {SETTINGS['epochs']} epochs) only")
+        written = archive_runs(args.arms, work_root=args.work_root, seeds=args.seeds)
+        print(f"{len(written)} record(s) written to {ARCHIVE}" + ("" if written else " (all there already)"))
+        return 0
     if args.action == "run":
-        todo = [(a, s) for s in args.seeds for a in args.arms]   # seed-major: pairs complete early
+        archived = {}
+        if args.skip_archived:
+            archived = {a: {s for s, r in by_seed.items() if r["origin"] == "archive"} for a, by_seed in finished(
+                args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds, archive=ARCHIVE,
+                log=note, **setting).items()}
+            for a, seeds in archived.items():
+                print(f"{a}: seed(s) {sorted(seeds)} archived ({ARCHIVE}): skipped", flush=True)
+        todo = [(a, s) for s in args.seeds for a in args.arms   # seed-major: pairs complete early
+                if s not in archived.get(a, ())]
         for i, (arm, seed) in enumerate(todo, 1):
             print(f"({i}/{len(todo)})", end=" ", flush=True)
             run_one(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
         return 0
-    results = collect(args.work_root, args.arms)
+    results = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
+                       archive=None if args.no_archive else ARCHIVE, log=note, **setting)
     if args.out:
         from ..papers import write_table
         records = table_records(results, args.table, dataset=f"synthetic {args.image_size} px")
