@@ -148,6 +148,14 @@ def test_finished_leaves_out_other_settings_runs_and_fills_from_the_archive(fake
     assert sorted(got) == ["fcos"] and sorted(got["fcos"]) == [0, 1] and logged == []
     assert {r["origin"] for r in got["fcos"].values()} == {"work dir"}
     assert got["fcos"][1]["metrics"]["AP"] == pytest.approx(0.21)          # the fake tool: 10 x 2 + seed
+    # the same run started by another interpreter (another venv) is the same run
+    record = w / "fcos-seed1" / "study_run.json"
+    original = record.read_text()
+    data = json.loads(original)
+    data["command"] = "/opt/other/bin/python " + data["command"].split(" ", 1)[1]
+    record.write_text(json.dumps(data))
+    assert sorted(study.finished(["fcos"], work_root=w, epochs=2, root=fake)["fcos"]) == [0, 1]
+    record.write_text(original)
     # another schedule is another command: those runs are named and left out
     assert study.finished(["fcos"], work_root=w, epochs=3, root=fake, log=logged.append) == {}
     assert len(logged) == 2 and all("left out (another command" in m for m in logged)

@@ -118,10 +118,15 @@ def test_positives_route_gives_the_rerun_routes_loss_ur_and_gradients(head_type)
 
     stock = FCOS if head_type == "UGSFCOSHead" else GFL
     ref, g_ref = _loss_and_grads(_head(stock, head_type, False, "rerun"))
-    # predictor on the full map, then the positives picked: the same operations -> bitwise
+    # predictor on the full map, then the positives picked: the same operations -> the same loss
+    # bit for bit; the gradients too on the AMD EPYC machines, while on an Intel Xeon (session 12)
+    # the sum into GFL's scalar FPN-level scale came out 2.3e-10 off (of 2.5e-3: the last bits)
     out, g = _loss_and_grads(_head(stock, head_type, False, "positives"))
     assert torch.equal(out["loss_ur"], ref["loss_ur"]) and ref["loss_ur"] > 0
-    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(g, g_ref))
+    assert [a is None for a in g] == [b is None for b in g_ref]
+    for a, b in zip(g, g_ref):
+        if b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
     # predictor evaluated at the positives only (the default): float rounding apart
     out, g = _loss_and_grads(_head(stock, head_type, True, "positives"))
     torch.testing.assert_close(out["loss_ur"], ref["loss_ur"], rtol=1e-6, atol=0)

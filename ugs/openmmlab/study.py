@@ -510,7 +510,8 @@ def finished(arms: Sequence[str], *, work_root=SETTINGS["work_root"], epochs: in
     ``setting`` gives ``init``, ``data_root``, ``image_size``): a record counts only when its
     command is the one :func:`run_one` would run now and its inputs are the files' now (when
     the pretrained weights are not on this machine, only the command is compared, and that is
-    said through ``log``); a record of another setting is named and left out. Runs come from
+    said through ``log``; the interpreter that ran the command is not compared); a record of
+    another setting is named and left out. Runs come from
     ``work_root``; with ``archive`` (:data:`ARCHIVE`), its records fill the arms and seeds the
     work root lacks. Each record gains ``origin``: ``"work dir"`` or ``"archive"``."""
     init, pretrained = setting.get("init", SETTINGS["init"]), setting.get("pretrained", SETTINGS["pretrained"])
@@ -535,8 +536,9 @@ def finished(arms: Sequence[str], *, work_root=SETTINGS["work_root"], epochs: in
                 if seed not in seeds or seed in out.get(arm, {}):
                     continue
                 r = json.loads(path.read_text(encoding="utf-8"))
-                want = shlex.join(command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting))
-                why = ("another command" if r.get("command") != want
+                want = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting)
+                # the interpreter aside: the same run started by another Python (another venv)
+                why = ("another command" if shlex.split(r.get("command", ""))[1:] != want[1:]
                        else "other inputs" if used is not None and r.get("inputs", {}) != used else None)
                 if why:
                     log(f"{runs.relative(path, root)}: left out ({why} than this setting's run: "
