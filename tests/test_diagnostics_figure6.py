@@ -17,10 +17,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEASURED = os.path.join(ROOT, "papers_tables", "measured", "figure6_quick_synthetic.csv")
 
 
-def _measured():
-    from ugs.measured import load_measured   # sources are run ids; this reads the commands back
+def _measured(committed=os.path.basename(MEASURED), tier="main"):
+    """A committed Fig. 6 table by (row, column); its sources read back from run ids to commands."""
+    from ugs.measured import load_measured
 
-    return {(r["row"], r["column"]): r for r in load_measured(os.path.basename(MEASURED)).records}
+    return {(r["row"], r["column"]): r for r in load_measured(committed, tier).records}
 
 
 def test_measured_figure6_is_in_the_paper_schema():
@@ -58,10 +59,7 @@ def test_ugs_lowers_small_anchor_gradient_variance_as_in_figure6():
 
 
 def _study():
-    from ugs.measured import load_measured
-
-    return {(r["row"], r["column"]): r
-            for r in load_measured("figure6_study_synthetic128.csv", "study").records}
+    return _measured("figure6_study_synthetic128.csv", "study")
 
 
 def test_study_figure6_is_the_studys_setting_and_in_the_paper_schema():
