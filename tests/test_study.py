@@ -27,6 +27,27 @@ if stop < epochs:
     sys.exit(3)
 ap = 10.0 * epochs + seed + (1.0 if "ugs" in args[0] else 0.0)     # in AP points; metrics.json holds fractions
 json.dump({"AP": ap / 100, "AP_s": ap / 200}, open(os.path.join(wd, "metrics.json"), "w"))
+for e in range(max(1, epochs - 1), epochs + 1):                   # the last two epochs' checkpoints
+    open(os.path.join(wd, "epoch_%d.pth" % e), "w").write("weights")
+# the gradient hook (a replay): its epoch's object gradients, 2 iterations per epoch, the maps
+opts = args[args.index("--cfg-options") + 1:] if "--cfg-options" in args else []
+hook = [o.split("=", 1)[1] for o in opts if o.startswith("custom_hooks=")]
+if hook:
+    spec = json.loads(hook[0])[0]
+    ep = spec["epochs"][0]
+    if ep != 1 and not os.path.isfile([o.split("=", 1)[1] for o in opts if o.startswith("load_from=")][0]):
+        sys.exit(4)
+    small, medium = (2.0 + seed, 1.0) if ep == 1 else (1.5 + seed, 0.25)
+    iters = [2 * (ep - 1) + 1, 2 * ep]
+    sizes = lambda n, m: {"small": {n: small, "count": 2}, "medium": {n: medium, "count": 1},
+                          "large": {n: None, "count": 0}}
+    json.dump({"object_gradient_by_epoch": {str(ep): sizes("mean", 0)},
+               "iterations": [{"iter": i, "epoch": ep, "objects": sizes("mean", 0)} for i in iters]},
+              open(os.path.join(wd, "gradient_diagnostics.json"), "w"))
+    os.makedirs(os.path.join(wd, "gradient_maps"), exist_ok=True)
+    for i in iters:
+        for k in range(spec["save_maps"]):
+            open(os.path.join(wd, "gradient_maps", "iter%d_img%d.npz" % (i, k)), "w").write("map %d %d %d" % (ep, i, k))
 '''
 
 
@@ -38,9 +59,9 @@ def fake(tmp_path, monkeypatch):
     weights.parent.mkdir(parents=True)
     weights.write_bytes(b"weights v1")
 
-    def fake_train_command(config, *, work_dir, epochs, seed, **kw):
+    def fake_train_command(config, *, work_dir, epochs, seed, options=(), **kw):
         return [sys.executable, str(tool), config, "--work-dir", str(work_dir), "--epochs", str(epochs),
-                "--seed", str(seed)]
+                "--seed", str(seed)] + (["--cfg-options", *options] if options else [])
     monkeypatch.setattr(study.runs, "train_command", fake_train_command)
     return tmp_path
 
@@ -135,6 +156,85 @@ def _write_study_run(work, arm, seed, ap, ap_s, root):
     (wd / "study_run.json").write_text(json.dumps(dict(
         command=cmd, inputs={}, arm=arm, seed=seed, epochs=study.SETTINGS["epochs"], seconds=60.0,
         metrics={"AP": ap / 100, "AP_s": ap_s / 100}, curve=[ap])))
+
+
+def test_run_and_report_agree_that_another_interpreter_runs_the_same_run(fake, monkeypatch, capsys):
+    import json
+    w = fake / "w"
+    record = study.run_one("fcos", 0, epochs=2, work_root=w, root=fake)
+    wd = study.run_dir(w, "fcos", 0, fake)
+    data = json.loads((wd / "study_run.json").read_text())
+    data["command"] = "/opt/other/bin/python " + data["command"].split(" ", 1)[1]   # another venv's run
+    (wd / "study_run.json").write_text(json.dumps(data))
+    cmd = study.command("fcos", 0, epochs=2, work_root=w, root=fake)
+    assert study.state(wd, cmd, study.inputs(root=fake)) == "finished"
+    assert sorted(study.finished(["fcos"], work_root=w, epochs=2, root=fake)["fcos"]) == [0]
+    capsys.readouterr()
+    assert study.run_one("fcos", 0, epochs=2, work_root=w, root=fake)["metrics"] == record["metrics"]
+    assert "skipped" in capsys.readouterr().out                      # not trained again
+    # a stopped run started by another interpreter resumes; one argument changed makes it new
+    (wd / "study_run.json").unlink()
+    (wd / "last_checkpoint").write_text("1")
+    (wd / "command.txt").write_text(data["command"])
+    assert study.state(wd, cmd, study.inputs(root=fake)) == "partial"
+    (wd / "command.txt").write_text(data["command"].replace("--seed 0", "--seed 7"))
+    assert "--seed 7" in (wd / "command.txt").read_text()
+    assert study.state(wd, cmd, study.inputs(root=fake)) == "new"
+    # the reasons both use, by hand
+    assert study.differs({"command": "py a b", "inputs": {"f": "1"}}, ["other-py", "a", "b"], {"f": "1"}) is None
+    assert study.differs({"command": "py a b", "inputs": {"f": "1"}}, ["py", "a", "c"], {"f": "1"}) == "another command"
+    assert study.differs({"command": "py a b", "inputs": {"f": "1"}}, ["py", "a", "b"], {"f": "2"}) == "other inputs"
+    assert study.differs({"command": "py a b", "inputs": {"f": "1"}}, ["py", "a", "b"], None) is None
+
+
+def test_gradient_replay_of_a_finished_run_its_archive_and_reading_it_back(fake):
+    import shutil
+    w, arch = fake / "w", fake / "gradients"
+    with pytest.raises(FileNotFoundError, match="no finished run"):
+        study.replay_gradients("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake)
+    study.run_one("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake)
+    logged = []
+    g = study.replay_gradients("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake, log=logged.append)
+    # the fake hook: small 2 + seed / medium 1 in epoch 1, 1.5 + seed / 0.25 in the last
+    assert g["epochs"]["first"]["small"]["mean"] == 3.0 and g["epochs"]["last"]["small"]["mean"] == 2.5
+    assert g["epochs"]["last"]["medium"]["mean"] == 0.25 and g["epochs"]["first"]["large"]["mean"] is None
+    assert [i["iter"] for i in g["iterations"]["first"]] == [1, 2]
+    assert [i["iter"] for i in g["iterations"]["last"]] == [5, 6]        # epoch 3 of 2 iterations each
+    assert g["iterations"]["last"][0] == {"iter": 5, "small": 2.5, "medium": 0.25, "large": None}
+    run_cmd = study.command("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake)
+    assert g["run_command"] == __import__("shlex").join(run_cmd) and logged == []
+    first, last = g["commands"]["first"], g["commands"]["last"]
+    assert "train_cfg.max_epochs=1" in first and "resume" not in first and '"epochs": [1]' in first
+    assert "resume=true load_from=w/faster_rcnn_ugs-seed1/epoch_2.pth" in last and '"epochs": [3]' in last
+    assert "--epochs 3" in first and "--epochs 3" in last and "--seed 1" in last
+    # done once: a second call reuses both replays
+    again = study.replay_gradients("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake, log=logged.append)
+    assert again == g and sum("reused" in m for m in logged) == 2
+    # the archive: the record, and the maps of each replayed epoch's first iteration only
+    written = study.archive_gradients(["faster_rcnn_ugs", "fcos"], work_root=w, epochs=3, seeds=[1],
+                                      archive=arch, root=fake, log=logged.append)
+    assert sorted(p.name for p in written) == ["faster_rcnn_ugs-seed1-first-img0.npz",
+                                               "faster_rcnn_ugs-seed1-first-img1.npz",
+                                               "faster_rcnn_ugs-seed1-last-img0.npz",
+                                               "faster_rcnn_ugs-seed1-last-img1.npz", "faster_rcnn_ugs-seed1.json"]
+    assert (arch / "maps" / "faster_rcnn_ugs-seed1-last-img1.npz").read_text() == "map 3 5 1"
+    assert study.archive_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[1], archive=arch,
+                                   root=fake, log=logged.append) == []
+    got = study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[0, 1], archive=arch, root=fake)
+    assert list(got["faster_rcnn_ugs"]) == [1] and got["faster_rcnn_ugs"][1]["origin"] == "work dir"
+    shutil.rmtree(w)                                   # another machine: the archive only
+    got = study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[1], archive=arch, root=fake)
+    assert got["faster_rcnn_ugs"][1]["origin"] == "archive" and got["faster_rcnn_ugs"][1]["epochs"] == g["epochs"]
+    # a replay of another setting's run (4 epochs) is named and left out
+    logged.clear()
+    assert study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=4, seeds=[1], archive=arch,
+                                    root=fake, log=logged.append) == {}
+    assert len(logged) == 1 and "another command" in logged[0]
+    # the last epoch needs the run's checkpoint of the epoch before
+    study.run_one("faster_rcnn_ugs", 0, epochs=3, work_root=w, root=fake)
+    (w / "faster_rcnn_ugs-seed0" / "epoch_2.pth").unlink()
+    with pytest.raises(FileNotFoundError, match="epoch_2.pth"):
+        study.replay_gradients("faster_rcnn_ugs", 0, epochs=3, work_root=w, root=fake)
 
 
 def test_finished_leaves_out_other_settings_runs_and_fills_from_the_archive(fake):

@@ -6,6 +6,8 @@ set, five seeds per arm, the arms paired by seed, every comparison with its inte
     python -m ugs.openmmlab.study report [--table table1 --out FILE.csv]   # comparisons, verdicts
     python -m ugs.openmmlab.study pilot --arms fcos --epochs 96   # one seed: AP after each epoch
     python -m ugs.openmmlab.study curves --out FILE.png     # the pilots' curves of a setting
+    python -m ugs.openmmlab.study replay --arms faster_rcnn_ugs --seeds 0   # Figs. 1/2: the first and
+                                                            # last epoch again, gradient hook on
 
 Every run is one command of the training tool (``python -m ugs.openmmlab.train``), the quick
 profile with ``--epochs``, ``--seed``, the study's data set and image size and, by default
@@ -88,6 +90,15 @@ SETTINGS = dict(profile="quick", data_root="data/synth128", epochs=48, image_siz
 #: to its run. ``report``, ``plan`` and the study tables read them for the runs a work root
 #: lacks; ``run --skip-archived`` does not train them again.
 ARCHIVE = "benchmarks/results/study/runs"
+#: Figs. 1/2 in the study (notebook 12): the arms whose finished runs get their first and last
+#: epochs replayed with the gradient hook (:func:`replay_gradients`; ``run`` does it after each
+#: run of these arms): Table 6's L2 baseline against full UGS, as the paper's Fig. 5
+GRADIENT_ARMS = ("t6_l2_baseline", "faster_rcnn_ugs")
+#: per replayed iteration, the gradient maps (Fig. 1) of this many images are kept in the work dir
+REPLAY_MAPS = 2
+#: the replays' records in git (``<arm>-seed<s>.json``, and in ``maps/`` the first iteration's
+#: maps of each replayed epoch), beside :data:`ARCHIVE`
+GRADIENT_ARCHIVE = "benchmarks/results/study/gradients"
 #: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
 #: identical for every arm) or ``scratch`` (the quick profile's own: random)
 INITS = ("pretrained", "scratch")
@@ -340,15 +351,18 @@ def plot_study(records: Sequence[dict], table: str, title: str, out=None):
 
 def command(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, data_root=SETTINGS["data_root"],
             image_size: int = SETTINGS["image_size"], init: str = SETTINGS["init"],
-            pretrained=SETTINGS["pretrained"]) -> List[str]:
+            pretrained=SETTINGS["pretrained"], work_dir=None, extra: Sequence[str] = ()) -> List[str]:
+    """The training tool's command of one study run (in :func:`run_dir`); ``work_dir`` and
+    ``extra`` (more ``--cfg-options``) make it a replay of part of that run (:func:`replay_command`)."""
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; arms: {', '.join(ARMS)}")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     options = pretrained_options(pretrained, root) if init == "pretrained" else []
     return runs.train_command(ARMS[arm], root=root, profile="quick", data_root=runs.resolve(data_root, root),
-                              work_dir=run_dir(work_root, arm, seed, root), epochs=epochs, seed=seed,
-                              max_per_img=SETTINGS["max_per_img"], image_size=image_size, options=options)
+                              work_dir=work_dir or run_dir(work_root, arm, seed, root), epochs=epochs, seed=seed,
+                              max_per_img=SETTINGS["max_per_img"], image_size=image_size,
+                              options=[*options, *extra])
 
 
 def pretrained_options(pretrained=SETTINGS["pretrained"], root=ROOT) -> List[str]:
@@ -393,19 +407,29 @@ def inputs(init: str = SETTINGS["init"], pretrained=SETTINGS["pretrained"], root
     return {runs.relative(path, root): digest.hexdigest()}
 
 
+def differs(record: dict, cmd: Sequence[str], used: Optional[Dict[str, str]]) -> Optional[str]:
+    """Why a run's ``record`` (its ``command`` string and ``inputs``) is not the run of ``cmd``
+    on the input files ``used`` (``None``: inputs not compared): ``"another command"``,
+    ``"other inputs"``, or ``None`` when it is that run. The interpreter (the command's first
+    word) is not compared: the same run started from another venv or clone is the same run."""
+    if shlex.split(record.get("command", ""))[1:] != list(cmd)[1:]:
+        return "another command"
+    if used is not None and record.get("inputs", {}) != used:
+        return "other inputs"
+    return None
+
+
 def state(work_dir: pathlib.Path, cmd: Sequence[str], used: Optional[Dict[str, str]] = None) -> str:
-    """``finished`` (same command and ``used`` inputs), ``partial`` (resumable: the same, and a
-    checkpoint) or ``new``."""
-    text, used = shlex.join(cmd), used or {}
+    """``finished`` (the run of ``cmd`` on ``used`` inputs, :func:`differs`), ``partial``
+    (resumable: that run started, and a checkpoint) or ``new``."""
+    used = used or {}
     record = work_dir / "study_run.json"
-    if record.is_file():
-        done = json.loads(record.read_text(encoding="utf-8"))
-        if done.get("command") == text and done.get("inputs", {}) == used:
-            return "finished"
+    if record.is_file() and differs(json.loads(record.read_text(encoding="utf-8")), cmd, used) is None:
+        return "finished"
     started, started_inputs = work_dir / "command.txt", work_dir / "inputs.json"
-    if (started.is_file() and started.read_text(encoding="utf-8") == text and started_inputs.is_file()
-            and json.loads(started_inputs.read_text(encoding="utf-8")) == used
-            and (work_dir / "last_checkpoint").is_file()):
+    if (started.is_file() and started_inputs.is_file() and (work_dir / "last_checkpoint").is_file()
+            and differs(dict(command=started.read_text(encoding="utf-8"),
+                             inputs=json.loads(started_inputs.read_text(encoding="utf-8"))), cmd, used) is None):
         return "partial"
     return "new"
 
@@ -443,6 +467,84 @@ def run_one(arm: str, seed: int, *, epochs: int, work_root, root=ROOT, **kw) -> 
                   resumed=st == "partial", metrics=run["metrics"], curve=curve(out),
                   finished=time.strftime("%Y-%m-%d %H:%M:%S"))
     (out / "study_run.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def replay_command(arm: str, seed: int, which: str, *, epochs: int, work_root, root=ROOT, **kw) -> List[str]:
+    """The command that replays the ``first`` or the ``last`` epoch of a finished study run with
+    the gradient hook (:mod:`ugs.openmmlab.diagnostics_hook`) recording every iteration of it
+    and keeping the maps of :data:`REPLAY_MAPS` images per iteration, in
+    ``<run dir>/gradients/<which>``: the run's own command (data, seed, weights, the
+    ``epochs``-epoch schedule and its learning rates) stopped after epoch 1
+    (``train_cfg.max_epochs=1``), or resumed from the run's checkpoint of epoch ``epochs - 1``
+    (the training tool keeps the last two); no validation, no checkpoint written."""
+    if which not in ("first", "last"):
+        raise ValueError(f"which must be 'first' or 'last', got {which!r}")
+    out = run_dir(work_root, arm, seed, root)
+    hook = json.dumps([{"type": "GradientDiagnosticsHook", "epochs": [1 if which == "first" else epochs],
+                        "save_maps": REPLAY_MAPS}])
+    extra = [f"custom_hooks={hook}", f"train_cfg.val_begin={epochs + 1}",
+             f"default_hooks.checkpoint.interval={epochs + 1}", "default_hooks.checkpoint.save_last=false"]
+    if which == "first":
+        extra.append("train_cfg.max_epochs=1")
+    else:
+        extra += ["resume=true", f"load_from={runs.relative(out / f'epoch_{epochs - 1}.pth', root)}"]
+    return command(arm, seed, epochs=epochs, work_root=work_root, root=root, work_dir=out / "gradients" / which,
+                   extra=extra, **kw)
+
+
+def _iteration_means(result: dict) -> List[dict]:
+    """Per recorded iteration of a hook's result: its number and the mean object gradient per
+    COCO size (``None`` where that size has no object)."""
+    return [dict(iter=r["iter"], **{name: v["mean"] for name, v in r["objects"].items()})
+            for r in result["iterations"]]
+
+
+def replay_gradients(arm: str, seed: int, *, epochs: int = SETTINGS["epochs"], work_root=SETTINGS["work_root"],
+                     root=ROOT, log=print, **kw) -> dict:
+    """Replay the first and the last epoch of the finished study run ``arm`` / ``seed`` with the
+    gradient hook (:func:`replay_command`; a replay already done with the same command is
+    reused) and write ``<run dir>/gradients.json``: the run's command and inputs, each replay's
+    command and seconds, the average object gradient per COCO size of each replayed epoch
+    (``epochs``: ``{"first": ..., "last": ...}``, the hook's ``object_gradient_by_epoch`` entry)
+    and per iteration (``iterations``). Figs. 1/2 in the study (notebook 12); raises when the
+    run is not finished or its checkpoint of epoch ``epochs - 1`` is gone."""
+    out = run_dir(work_root, arm, seed, root)
+    cmd = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **kw)
+    used = inputs(kw.get("init", SETTINGS["init"]), kw.get("pretrained", SETTINGS["pretrained"]), root)
+    if state(out, cmd, used) != "finished":
+        raise FileNotFoundError(f"{out}: no finished run of this setting to replay; train it first "
+                                f"(python -m ugs.openmmlab.study run --arms {arm} --seeds {seed})")
+    checkpoint = out / f"epoch_{epochs - 1}.pth"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: the last epoch is replayed from this checkpoint, which is "
+                                "not here (the training tool keeps the last two epochs' checkpoints)")
+    run = json.loads((out / "study_run.json").read_text(encoding="utf-8"))
+    record = dict(arm=arm, seed=seed, run_command=run["command"], inputs=run.get("inputs", {}),
+                  commands={}, seconds={}, epochs={}, iterations={})
+    for which in ("first", "last"):
+        rcmd, wd = replay_command(arm, seed, which, epochs=epochs, work_root=work_root, root=root, **kw), \
+            out / "gradients" / which
+        done = wd / "gradient_diagnostics.json"
+        if (done.is_file() and (wd / "command.txt").is_file()
+                and differs(dict(command=(wd / "command.txt").read_text(encoding="utf-8")), rcmd, None) is None):
+            log(f"[{arm} seed {seed}] {which} epoch replayed earlier: reused ({runs.relative(wd, root)})")
+            result, seconds = json.loads(done.read_text(encoding="utf-8")), \
+                json.loads((wd / "seconds.json").read_text(encoding="utf-8"))
+        else:
+            res = runs.train(f"{arm} seed {seed} {which} epoch", rcmd, wd, root, expect="gradient_diagnostics.json")
+            (wd / "command.txt").write_text(shlex.join(rcmd), encoding="utf-8")
+            (wd / "seconds.json").write_text(json.dumps(res["seconds"]), encoding="utf-8")
+            result, seconds = res["result"], res["seconds"]
+        key = "1" if which == "first" else str(epochs)
+        if list(result["object_gradient_by_epoch"]) != [key]:
+            raise RuntimeError(f"{done}: expected epoch {key} only, the hook recorded "
+                               f"{sorted(result['object_gradient_by_epoch'])}")
+        record["commands"][which] = shlex.join(rcmd)
+        record["seconds"][which] = seconds
+        record["epochs"][which] = result["object_gradient_by_epoch"][key]
+        record["iterations"][which] = _iteration_means(result)
+    (out / "gradients.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return record
 
 
@@ -537,9 +639,7 @@ def finished(arms: Sequence[str], *, work_root=SETTINGS["work_root"], epochs: in
                     continue
                 r = json.loads(path.read_text(encoding="utf-8"))
                 want = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting)
-                # the interpreter aside: the same run started by another Python (another venv)
-                why = ("another command" if shlex.split(r.get("command", ""))[1:] != want[1:]
-                       else "other inputs" if used is not None and r.get("inputs", {}) != used else None)
+                why = differs(r, want, used)
                 if why:
                     log(f"{runs.relative(path, root)}: left out ({why} than this setting's run: "
                         f"recorded {r.get('command')!r}, inputs {r.get('inputs')})")
@@ -569,6 +669,77 @@ def archive_runs(arms: Sequence[str], *, work_root=SETTINGS["work_root"], archiv
             written.append(path)
             log(f"archived {arm} seed {seed}: AP {100 * r['metrics']['AP']:.2f} -> {runs.relative(path, root)}")
     return written
+
+
+def archive_gradients(arms: Sequence[str], *, work_root=SETTINGS["work_root"], archive=GRADIENT_ARCHIVE,
+                      root=ROOT, log=print, **kw) -> List[pathlib.Path]:
+    """Copy the gradient replays (:func:`replay_gradients`) of the work root's finished runs of
+    ``arms`` (those of :data:`GRADIENT_ARMS`) to ``archive``: ``<arm>-seed<s>.json`` and, in
+    ``maps/``, the maps of the first iteration of each replayed epoch
+    (``<arm>-seed<s>-<first|last>-img<k>.npz``). A replay of an older run than the finished one
+    is named and left. Returns the files written."""
+    folder = runs.resolve(archive, root)
+    written = []
+    for arm, by_seed in finished([a for a in arms if a in GRADIENT_ARMS], work_root=work_root, root=root,
+                                 log=log, **kw).items():
+        for seed, r in sorted(by_seed.items()):
+            src = run_dir(work_root, arm, seed, root) / "gradients.json"
+            if not src.is_file():
+                log(f"{arm} seed {seed}: no gradient replay (python -m ugs.openmmlab.study replay --arms {arm} "
+                    f"--seeds {seed})")
+                continue
+            g = json.loads(src.read_text(encoding="utf-8"))
+            if g["run_command"] != r["command"] or g["inputs"] != r.get("inputs", {}):
+                log(f"{runs.relative(src, root)}: left out (a replay of another run than the finished one)")
+                continue
+            files, before = {folder / f"{arm}-seed{seed}.json": src.read_bytes()}, len(written)
+            for which, its in g["iterations"].items():
+                first_iter = min(i["iter"] for i in its)
+                for k in range(REPLAY_MAPS):
+                    m = src.parent / "gradients" / which / "gradient_maps" / f"iter{first_iter}_img{k}.npz"
+                    if m.is_file():
+                        files[folder / "maps" / f"{arm}-seed{seed}-{which}-img{k}.npz"] = m.read_bytes()
+            for path, data in files.items():
+                if path.is_file() and path.read_bytes() == data:
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                written.append(path)
+            if len(written) > before:
+                log(f"archived {arm} seed {seed}'s gradient replay -> {runs.relative(folder, root)}")
+    return written
+
+
+def finished_gradients(arms: Sequence[str] = GRADIENT_ARMS, *, work_root=SETTINGS["work_root"],
+                       epochs: int = SETTINGS["epochs"], seeds: Sequence[int] = SETTINGS["seeds"],
+                       archive=GRADIENT_ARCHIVE, root=ROOT, log=print, **setting) -> Dict[str, Dict[int, dict]]:
+    """``{arm: {seed: gradient replay record}}``: from the work root's runs, else from
+    ``archive`` (``None``: the work root only); a record counts only when the run it replays is
+    this setting's run (its command, :func:`differs`; its inputs when the weights are here),
+    each record gaining ``origin``."""
+    init, pretrained = setting.get("init", SETTINGS["init"]), setting.get("pretrained", SETTINGS["pretrained"])
+    try:
+        used = inputs(init, pretrained, root)
+    except FileNotFoundError:
+        used = None
+    out: Dict[str, Dict[int, dict]] = {}
+    for arm in arms:
+        for seed in seeds:
+            places = [("work dir", run_dir(work_root, arm, seed, root) / "gradients.json")]
+            if archive is not None:
+                places.append(("archive", runs.resolve(archive, root) / f"{arm}-seed{seed}.json"))
+            for origin, path in places:
+                if not path.is_file():
+                    continue
+                g = json.loads(path.read_text(encoding="utf-8"))
+                want = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting)
+                why = differs(dict(command=g["run_command"], inputs=g["inputs"]), want, used)
+                if why:
+                    log(f"{runs.relative(path, root)}: left out (it replays {why} than this setting's run)")
+                    continue
+                out.setdefault(arm, {})[seed] = dict(g, origin=origin)
+                break
+    return out
 
 
 def collect(work_root, arms: Sequence[str] = tuple(ARMS), root=ROOT) -> Dict[str, Dict[int, dict]]:
@@ -631,11 +802,14 @@ def plot_curves(curves: Dict[str, List[float]], title: str, out=None):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ugs.openmmlab.study", description=__doc__.split("\n\n")[0])
-    ap.add_argument("action", choices=("plan", "run", "report", "archive", "pilot", "curves"),
+    ap.add_argument("action", choices=("plan", "run", "report", "archive", "replay", "pilot", "curves"),
                     help="pilot: one seed of each --arms for --epochs, its validation AP per epoch and "
                          "the plateau rule's epoch (stats.plateau_epoch, window 3, tol 0.5 AP); curves: "
                          "plot the first --arms' pilot curves of the setting to --out; archive: copy the "
-                         f"work root's finished runs' records to {ARCHIVE} (committed: the kit's own runs)")
+                         f"work root's finished runs' records to {ARCHIVE} (committed: the kit's own runs) "
+                         f"and their gradient replays to {GRADIENT_ARCHIVE}; replay: replay the first and last "
+                         f"epoch of finished runs of {', '.join(GRADIENT_ARMS)} with the gradient hook (Figs. 1/2; "
+                         "run does it after each such run)")
     ap.add_argument("--arms", nargs="+", default=None, choices=list(ARMS),
                     help="default: --table's arms, else all")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(SETTINGS["seeds"]))
@@ -653,6 +827,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "own study, continued); by default every run is trained here")
     ap.add_argument("--no-archive", action="store_true",
                     help=f"plan, report: only the work root's runs, not {ARCHIVE}'s")
+    ap.add_argument("--no-replay", action="store_true",
+                    help=f"run: no gradient replay after the runs of {', '.join(GRADIENT_ARMS)}")
     ap.add_argument("--out", default=None, help="report: write the table (papers_tables schema) to this CSV; "
                                                "curves: the figure")
     args = ap.parse_args(argv)
@@ -734,6 +910,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ap.error(f"archive keeps the study's own runs ({default}, {SETTINGS['epochs']} epochs) only")
         written = archive_runs(args.arms, work_root=args.work_root, seeds=args.seeds)
         print(f"{len(written)} record(s) written to {ARCHIVE}" + ("" if written else " (all there already)"))
+        written = archive_gradients(args.arms, work_root=args.work_root, seeds=args.seeds)
+        print(f"{len(written)} file(s) of gradient replays written to {GRADIENT_ARCHIVE}"
+              + ("" if written else " (none new)"))
+        return 0
+    if args.action == "replay":
+        arms = [a for a in args.arms if a in GRADIENT_ARMS]
+        if not arms:
+            ap.error(f"--arms: replay is for {', '.join(GRADIENT_ARMS)}")
+        for arm in arms:
+            for seed in args.seeds:
+                g = replay_gradients(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
+                print(f"{arm} seed {seed}: " + "; ".join(
+                    f"{which} epoch " + ", ".join(f"{n} {v['mean']:.4g}" for n, v in g["epochs"][which].items()
+                                                  if v["mean"] is not None)
+                    for which in ("first", "last")))
         return 0
     if args.action == "run":
         archived = {}
@@ -748,6 +939,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for i, (arm, seed) in enumerate(todo, 1):
             print(f"({i}/{len(todo)})", end=" ", flush=True)
             run_one(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
+            if arm in GRADIENT_ARMS and not args.no_replay:
+                replay_gradients(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
         return 0
     results = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
                        archive=None if args.no_archive else ARCHIVE, log=note, **setting)
