@@ -109,3 +109,38 @@ def test_ratio_and_t_interval():
     assert m == 2.0 and hi - m == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
     assert lo == pytest.approx(2 * m - hi)
     assert t_interval([5.0]) == (5.0, 5.0, 5.0)
+
+
+def test_convergence_readings_by_hand():
+    from ugs.diagnostics import convergence_readings
+
+    def run(first_small, first_medium, last_small, last_medium):
+        return {"first": {"small": {"mean": first_small}, "medium": {"mean": first_medium}, "large": {"mean": None}},
+                "last": {"small": {"mean": last_small}, "medium": {"mean": last_medium}, "large": {"mean": None}}}
+
+    # seed 0, L2: small 2 -> 1 (halves), medium 4 -> 1 (quarters): small falls less, ratio 0.5 / 0.25 = 2;
+    # last-epoch salience small / medium: L2 1 / 1 = 1, UGS 1 / 4 = 0.25 -> UGS over L2 = 0.25
+    l2 = {0: run(2.0, 4.0, 1.0, 1.0), 1: run(1.0, 1.0, 1.0, 1.0), 7: run(1.0, 1.0, 1.0, 1.0)}
+    ugs = {0: run(1.0, 1.0, 1.0, 4.0), 1: run(3.0, 1.0, 3.0, 1.0)}         # seed 7 has no UGS run: left out
+    got = convergence_readings(l2, ugs)
+    assert sorted(got) == ["l2_small_vs_medium", "ugs_small_vs_medium", "ugs_vs_l2_small_salience"]
+    base, treat = got["l2_small_vs_medium"]
+    assert sorted(base) == [0, 1] and math.exp(treat[0] - base[0]) == pytest.approx(2.0)
+    assert math.exp(treat[1] - base[1]) == pytest.approx(1.0)
+    base, treat = got["ugs_small_vs_medium"]
+    assert math.exp(treat[0] - base[0]) == pytest.approx(0.25)                # medium x4, small x1
+    base, treat = got["ugs_vs_l2_small_salience"]
+    assert math.exp(treat[0] - base[0]) == pytest.approx(0.25) and math.exp(treat[1] - base[1]) == pytest.approx(3.0)
+    # a size without objects gives NaN, not an error
+    l2[1]["last"]["medium"]["mean"] = None
+    assert math.isnan(convergence_readings(l2, ugs)["l2_small_vs_medium"][0][1])
+
+
+@pytest.mark.parametrize("low, high, side, want", [
+    (1.2, 3.0, +1, "holds"), (0.2, 0.8, +1, "contradicted"), (0.8, 1.3, +1, "not resolved"),
+    (0.2, 0.8, -1, "holds"), (1.2, 3.0, -1, "contradicted"), (0.8, 1.3, -1, "not resolved"),
+    (float("nan"), float("nan"), +1, "not resolved"), (1.0, 2.0, +1, "not resolved"),
+])
+def test_claim_verdict_reads_the_interval_against_the_claims_side(low, high, side, want):
+    from ugs.diagnostics import claim_verdict
+    assert claim_verdict(low, high, side) == want

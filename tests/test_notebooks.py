@@ -131,6 +131,9 @@ def test_runner_rejects_unknown_parameters_and_notebooks(tmp_path):
     ("03", ["-p", "detectors", '["cascade_rcnn"]'], "detector(s) ['cascade_rcnn'] are not in the study"),
     ("09", ["-p", "rows", '["iou_loss"]'], "row(s) ['iou_loss'] are not in the study"),
     ("09", ["-p", "seed", "7"], "seed must be one of the study's seeds (0, 1, 2, 3, 4), got 7"),
+    ("12", ["-p", "epochs", "12"], "profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave epochs"),
+    ("12", ["-p", "train_images", "40"], "profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS): "
+                                         "leave train_images at None"),
 ])
 def test_study_profile_refuses_a_changed_setting_before_training(tmp_path, notebook, params, message):
     # the study's setting is fixed; a changed value stops the notebook in its parameter checks
@@ -141,7 +144,7 @@ def test_study_profile_refuses_a_changed_setting_before_training(tmp_path, noteb
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary[0]["status"].startswith("failed: PapermillExecutionError: ValueError")
     assert message in summary[0]["status"], summary[0]["status"]
-    own = {"03": "table1_measured.csv", "09": "table6_measured.csv"}[notebook]
+    own = {"03": "table1_measured.csv", "09": "table6_measured.csv", "12": "object_gradient_by_size.json"}[notebook]
     assert not (tmp_path / summary[0]["notebook"] / own).exists()    # nothing ran past the checks
 
 
@@ -157,3 +160,25 @@ def test_figure6_study_profile_refuses_a_changed_setting_before_training(tmp_pat
     assert ("profile 'study' has a fixed setting (ugs.openmmlab.study.SETTINGS); leave iters, seeds at the "
             "default") in summary[0]["status"], summary[0]["status"]
     assert not (tmp_path / summary[0]["notebook"] / "figure6_measured.csv").exists()
+
+
+def test_gradient_maps_study_profile_shows_the_studys_replayed_runs(tmp_path):
+    # notebook 12's study profile trains nothing: Sec. 1-5 show seed 0's replays of the study's L2 and
+    # UGS runs (this machine's work dirs, else the kit's archive of them) and Sec. 6 every seed's readings
+    from ugs.openmmlab import study
+    out = subprocess.run([sys.executable, "ci/run_notebooks.py", "12", "--out", str(tmp_path), "-p", "profile", '"study"'],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    folder = tmp_path / json.loads((tmp_path / "summary.json").read_text())[0]["notebook"]
+    assert (folder / "figure1_5_maps.png").is_file() and (folder / "figure2_object_gradient.png").is_file()
+    shown = json.loads((folder / "object_gradient_by_size.json").read_text())
+    archived = {loss: json.loads((ROOT / study.GRADIENT_ARCHIVE / f"{arm}-seed0.json").read_text())["epochs"]
+                for loss, arm in zip(("l2", "ugs"), study.GRADIENT_ARMS)}
+    for loss in ("l2", "ugs"):
+        for size in ("small", "medium"):
+            first, last = archived[loss]["first"][size]["mean"], archived[loss]["last"][size]["mean"]
+            assert shown[f"{loss}/{size}"]["epoch_first"] == pytest.approx(first, rel=1e-12)
+            assert shown[f"{loss}/{size}"]["last_over_first"] == pytest.approx(last / first, rel=1e-12)
+    executed = nbformat.read(tmp_path / f"{folder.name}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "t6_l2_baseline: replays of seeds [0" in text and "faster_rcnn_ugs: replays of seeds [0" in text

@@ -44,10 +44,14 @@ if hook:
     json.dump({"object_gradient_by_epoch": {str(ep): sizes("mean", 0)},
                "iterations": [{"iter": i, "epoch": ep, "objects": sizes("mean", 0)} for i in iters]},
               open(os.path.join(wd, "gradient_diagnostics.json"), "w"))
+    import numpy as np
     os.makedirs(os.path.join(wd, "gradient_maps"), exist_ok=True)
-    for i in iters:
-        for k in range(spec["save_maps"]):
-            open(os.path.join(wd, "gradient_maps", "iter%d_img%d.npz" % (i, k)), "w").write("map %d %d %d" % (ep, i, k))
+    for n, i in enumerate(iters):            # image j: j % 3 small objects and one medium; the last
+        for k in range(spec["save_maps"]):   # epoch sees the images in the reverse order
+            j = n * spec["save_maps"] + k
+            j = j if ep == 1 else 2 * spec["save_maps"] - 1 - j
+            np.savez(os.path.join(wd, "gradient_maps", "iter%d_img%d.npz" % (i, k)), img_path="data/img%d.png" % j,
+                     object_areas=np.array([100.0] * (j % 3) + [2000.0]), map_0=np.full((2, 2), float(ep)))
 '''
 
 
@@ -189,6 +193,8 @@ def test_run_and_report_agree_that_another_interpreter_runs_the_same_run(fake, m
 
 def test_gradient_replay_of_a_finished_run_its_archive_and_reading_it_back(fake):
     import shutil
+
+    import numpy as np
     w, arch = fake / "w", fake / "gradients"
     with pytest.raises(FileNotFoundError, match="no finished run"):
         study.replay_gradients("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake)
@@ -207,17 +213,22 @@ def test_gradient_replay_of_a_finished_run_its_archive_and_reading_it_back(fake)
     assert "train_cfg.max_epochs=1" in first and "resume" not in first and '"epochs": [1]' in first
     assert "resume=true load_from=w/faster_rcnn_ugs-seed1/epoch_2.pth" in last and '"epochs": [3]' in last
     assert "--epochs 3" in first and "--epochs 3" in last and "--seed 1" in last
+    # each replay is its own run in a committed table's commands.csv
+    assert [measured.run_id(c, "12_gradient_maps") for c in (first, last)] == [
+        "12_gradient_maps/faster_rcnn_ugs-seed1-first", "12_gradient_maps/faster_rcnn_ugs-seed1-last"]
+    assert study.figure1_maps("faster_rcnn_ugs", 0, work_root=w, root=fake) == {}     # seed 0: no replay
     # done once: a second call reuses both replays
     again = study.replay_gradients("faster_rcnn_ugs", 1, epochs=3, work_root=w, root=fake, log=logged.append)
     assert again == g and sum("reused" in m for m in logged) == 2
     # the archive: the record, and the maps of each replayed epoch's first iteration only
     written = study.archive_gradients(["faster_rcnn_ugs", "fcos"], work_root=w, epochs=3, seeds=[1],
                                       archive=arch, root=fake, log=logged.append)
-    assert sorted(p.name for p in written) == ["faster_rcnn_ugs-seed1-first-img0.npz",
-                                               "faster_rcnn_ugs-seed1-first-img1.npz",
-                                               "faster_rcnn_ugs-seed1-last-img0.npz",
-                                               "faster_rcnn_ugs-seed1-last-img1.npz", "faster_rcnn_ugs-seed1.json"]
-    assert (arch / "maps" / "faster_rcnn_ugs-seed1-last-img1.npz").read_text() == "map 3 5 1"
+    assert sorted(p.name for p in written) == ["faster_rcnn_ugs-seed1-first.npz", "faster_rcnn_ugs-seed1-last.npz",
+                                               "faster_rcnn_ugs-seed1.json"]
+    # the image with the most small objects: img2 and img5 have two each, img2 comes first
+    for which, epoch in (("first", 1), ("last", 3)):
+        with np.load(arch / "maps" / f"faster_rcnn_ugs-seed1-{which}.npz") as z:
+            assert str(z["img_path"]) == "data/img2.png" and z["map_0"][0, 0] == epoch
     assert study.archive_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[1], archive=arch,
                                    root=fake, log=logged.append) == []
     got = study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[0, 1], archive=arch, root=fake)

@@ -212,3 +212,61 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> Tuple[float, flo
     s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * s / math.sqrt(len(v))
     return m, m - half, m + half
+
+
+# ------------------------------------------------------------------- Figs. 2 and 5 over seeds
+
+#: the CPU study's readings of Figs. 2 and 5 (notebook 12, Sec. 6): (name, what it compares,
+#: the claim's side of 1: +1 the ratio is claimed above 1, -1 below)
+CONVERGENCE_READINGS = (
+    ("l2_small_vs_medium", "L2: last/first epoch, small over medium", +1),
+    ("ugs_small_vs_medium", "UGS: last/first epoch, small over medium", +1),
+    ("ugs_vs_l2_small_salience", "last epoch small/medium, UGS over L2", -1),
+)
+
+
+def _log_ratio(a: Optional[float], b: Optional[float]) -> float:
+    return math.log(a / b) if a is not None and b is not None and a > 0 and b > 0 else float("nan")
+
+
+def convergence_readings(l2: Dict[int, dict], ugs: Dict[int, dict]) -> Dict[str, Tuple[Dict[int, float], Dict[int, float]]]:
+    """Figs. 2 and 5 read per seed, over the seeds both losses have. ``l2`` and ``ugs`` are
+    ``{seed: {"first": {size: {"mean": m}}, "last": {...}}}``: the average object gradient per
+    COCO size of a run's first and last epoch (the gradient hook's ``object_gradient_by_epoch``
+    entries). Returns, per name of :data:`CONVERGENCE_READINGS`, ``(baseline, treatment)`` as
+    ``{seed: log value}``, so that treatment - baseline is the log of the reading's ratio:
+
+    * ``l2_small_vs_medium`` / ``ugs_small_vs_medium``: log(last/first) of the medium objects'
+      gradient, and of the small ones' (Fig. 2: small falls less, the ratio above 1);
+    * ``ugs_vs_l2_small_salience``: log(small/medium) at the last epoch, L2's and UGS's (Fig. 5:
+      UGS makes small objects less salient, the ratio below 1; within a loss, because the
+      losses' absolute gradient scales differ).
+
+    A size without objects (mean ``None``) gives NaN."""
+    seeds = sorted(set(l2) & set(ugs))
+
+    def change(g, size):
+        return _log_ratio(g["last"][size]["mean"], g["first"][size]["mean"])
+
+    def salience(g):
+        return _log_ratio(g["last"]["small"]["mean"], g["last"]["medium"]["mean"])
+
+    return {"l2_small_vs_medium": ({s: change(l2[s], "medium") for s in seeds}, {s: change(l2[s], "small") for s in seeds}),
+            "ugs_small_vs_medium": ({s: change(ugs[s], "medium") for s in seeds}, {s: change(ugs[s], "small") for s in seeds}),
+            "ugs_vs_l2_small_salience": ({s: salience(l2[s]) for s in seeds}, {s: salience(ugs[s]) for s in seeds})}
+
+
+def claim_verdict(low: float, high: float, side: int) -> str:
+    """A ratio's interval ``[low, high]`` against a claim that it lies above 1 (``side`` +1) or
+    below 1 (-1): ``holds`` (the interval on the claim's side), ``contradicted`` (on the other
+    side) or ``not resolved`` (it contains 1, or is not defined)."""
+    if side not in (1, -1):
+        raise ValueError(f"side must be +1 or -1, got {side!r}")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "not resolved"
+    above, below = low > 1, high < 1
+    if (above and side > 0) or (below and side < 0):
+        return "holds"
+    if (below and side > 0) or (above and side < 0):
+        return "contradicted"
+    return "not resolved"

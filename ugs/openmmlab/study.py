@@ -94,10 +94,11 @@ ARCHIVE = "benchmarks/results/study/runs"
 #: epochs replayed with the gradient hook (:func:`replay_gradients`; ``run`` does it after each
 #: run of these arms): Table 6's L2 baseline against full UGS, as the paper's Fig. 5
 GRADIENT_ARMS = ("t6_l2_baseline", "faster_rcnn_ugs")
-#: per replayed iteration, the gradient maps (Fig. 1) of this many images are kept in the work dir
-REPLAY_MAPS = 2
-#: the replays' records in git (``<arm>-seed<s>.json``, and in ``maps/`` the first iteration's
-#: maps of each replayed epoch), beside :data:`ARCHIVE`
+#: per replayed iteration, the gradient maps (Fig. 1) of this many images are kept in the work
+#: dir: the study's batch, so every training image's maps of both replayed epochs
+REPLAY_MAPS = 4
+#: the replays' records in git (``<arm>-seed<s>.json``, and in ``maps/`` both replayed epochs'
+#: maps of one image, :func:`figure1_maps`), beside :data:`ARCHIVE`
 GRADIENT_ARCHIVE = "benchmarks/results/study/gradients"
 #: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
 #: identical for every arm) or ``scratch`` (the quick profile's own: random)
@@ -474,7 +475,7 @@ def replay_command(arm: str, seed: int, which: str, *, epochs: int, work_root, r
     """The command that replays the ``first`` or the ``last`` epoch of a finished study run with
     the gradient hook (:mod:`ugs.openmmlab.diagnostics_hook`) recording every iteration of it
     and keeping the maps of :data:`REPLAY_MAPS` images per iteration, in
-    ``<run dir>/gradients/<which>``: the run's own command (data, seed, weights, the
+    :func:`replay_dir`: the run's own command (data, seed, weights, the
     ``epochs``-epoch schedule and its learning rates) stopped after epoch 1
     (``train_cfg.max_epochs=1``), or resumed from the run's checkpoint of epoch ``epochs - 1``
     (the training tool keeps the last two); no validation, no checkpoint written."""
@@ -489,8 +490,14 @@ def replay_command(arm: str, seed: int, which: str, *, epochs: int, work_root, r
         extra.append("train_cfg.max_epochs=1")
     else:
         extra += ["resume=true", f"load_from={runs.relative(out / f'epoch_{epochs - 1}.pth', root)}"]
-    return command(arm, seed, epochs=epochs, work_root=work_root, root=root, work_dir=out / "gradients" / which,
-                   extra=extra, **kw)
+    return command(arm, seed, epochs=epochs, work_root=work_root, root=root,
+                   work_dir=replay_dir(work_root, arm, seed, which, root), extra=extra, **kw)
+
+
+def replay_dir(work_root, arm: str, seed: int, which: str, root=ROOT) -> pathlib.Path:
+    """``<run dir>/gradients/<arm>-seed<s>-<which>``: a replay's work dir (its last component
+    names the run in the committed tables' ``commands.csv``, so it carries arm and seed)."""
+    return run_dir(work_root, arm, seed, root) / "gradients" / f"{arm}-seed{seed}-{which}"
 
 
 def _iteration_means(result: dict) -> List[dict]:
@@ -524,7 +531,7 @@ def replay_gradients(arm: str, seed: int, *, epochs: int = SETTINGS["epochs"], w
                   commands={}, seconds={}, epochs={}, iterations={})
     for which in ("first", "last"):
         rcmd, wd = replay_command(arm, seed, which, epochs=epochs, work_root=work_root, root=root, **kw), \
-            out / "gradients" / which
+            replay_dir(work_root, arm, seed, which, root)
         done = wd / "gradient_diagnostics.json"
         if (done.is_file() and (wd / "command.txt").is_file()
                 and differs(dict(command=(wd / "command.txt").read_text(encoding="utf-8")), rcmd, None) is None):
@@ -671,12 +678,31 @@ def archive_runs(arms: Sequence[str], *, work_root=SETTINGS["work_root"], archiv
     return written
 
 
+def figure1_maps(arm: str, seed: int, *, work_root=SETTINGS["work_root"], root=ROOT) -> Dict[str, pathlib.Path]:
+    """``{"first": npz, "last": npz}``: the gradient maps a replayed run keeps
+    of the one training image recorded in both replayed epochs with the most small objects
+    (COCO: area < 32^2 original-image pixels; ties: the first file name), the same image for
+    every arm and seed of the study; ``{}`` when no image is in both."""
+    import numpy as np
+
+    def small_by_image(which):
+        out = {}
+        for f in sorted((replay_dir(work_root, arm, seed, which, root) / "gradient_maps").glob("*.npz")):
+            with np.load(f) as z:
+                out[pathlib.PurePath(str(z["img_path"])).name] = (int((z["object_areas"] < 32 ** 2).sum()), f)
+        return out
+
+    first, last = small_by_image("first"), small_by_image("last")
+    both = sorted(set(first) & set(last), key=lambda name: (-first[name][0], name))
+    return {"first": first[both[0]][1], "last": last[both[0]][1]} if both else {}
+
+
 def archive_gradients(arms: Sequence[str], *, work_root=SETTINGS["work_root"], archive=GRADIENT_ARCHIVE,
                       root=ROOT, log=print, **kw) -> List[pathlib.Path]:
     """Copy the gradient replays (:func:`replay_gradients`) of the work root's finished runs of
     ``arms`` (those of :data:`GRADIENT_ARMS`) to ``archive``: ``<arm>-seed<s>.json`` and, in
-    ``maps/``, the maps of the first iteration of each replayed epoch
-    (``<arm>-seed<s>-<first|last>-img<k>.npz``). A replay of an older run than the finished one
+    ``maps/``, both replayed epochs' maps of one image (:func:`figure1_maps`,
+    ``<arm>-seed<s>-<first|last>.npz``). A replay of an older run than the finished one
     is named and left. Returns the files written."""
     folder = runs.resolve(archive, root)
     written = []
@@ -693,12 +719,8 @@ def archive_gradients(arms: Sequence[str], *, work_root=SETTINGS["work_root"], a
                 log(f"{runs.relative(src, root)}: left out (a replay of another run than the finished one)")
                 continue
             files, before = {folder / f"{arm}-seed{seed}.json": src.read_bytes()}, len(written)
-            for which, its in g["iterations"].items():
-                first_iter = min(i["iter"] for i in its)
-                for k in range(REPLAY_MAPS):
-                    m = src.parent / "gradients" / which / "gradient_maps" / f"iter{first_iter}_img{k}.npz"
-                    if m.is_file():
-                        files[folder / "maps" / f"{arm}-seed{seed}-{which}-img{k}.npz"] = m.read_bytes()
+            for which, m in figure1_maps(arm, seed, work_root=work_root, root=root).items():
+                files[folder / "maps" / f"{arm}-seed{seed}-{which}.npz"] = m.read_bytes()
             for path, data in files.items():
                 if path.is_file() and path.read_bytes() == data:
                     continue
