@@ -632,3 +632,23 @@ def test_check_notebook_setting_names_each_changed_parameter():
         study.check_notebook_setting(**{**ok, "dataset": "visdrone", "epochs": 24, "max_per_img": 100})
     with pytest.raises(ValueError, match=r"seed must be one of the study's seeds \(0, 1, 2, 3, 4\), got 5"):
         study.check_notebook_setting(**{**ok, "seed": 5})
+
+
+def test_run_replays_the_gradient_arms_after_training_them(monkeypatch):
+    # `study run` replays the first and last epoch of each t6_l2_baseline / faster_rcnn_ugs run it
+    # trains (Figs. 1/2, notebook 12), right after it, while its checkpoints are on this machine
+    calls = []
+    monkeypatch.setattr(study, "check_pretrained", lambda *a, **k: None)
+    monkeypatch.setattr(study.runs, "ensure_synthetic", lambda *a, **k: None)
+    monkeypatch.setattr(study, "run_one", lambda arm, seed, **kw: calls.append(("train", arm, seed)))
+    monkeypatch.setattr(study, "replay_gradients", lambda arm, seed, **kw: calls.append(("replay", arm, seed)))
+    assert study.main(["run", "--arms", "fcos", "faster_rcnn_ugs", "t6_l2_baseline", "--seeds", "0", "1"]) == 0
+    assert calls == [("train", "fcos", 0), ("train", "faster_rcnn_ugs", 0), ("replay", "faster_rcnn_ugs", 0),
+                     ("train", "t6_l2_baseline", 0), ("replay", "t6_l2_baseline", 0),
+                     ("train", "fcos", 1), ("train", "faster_rcnn_ugs", 1), ("replay", "faster_rcnn_ugs", 1),
+                     ("train", "t6_l2_baseline", 1), ("replay", "t6_l2_baseline", 1)]
+    calls.clear()
+    assert study.main(["run", "--arms", "faster_rcnn_ugs", "--seeds", "0", "--no-replay"]) == 0
+    assert calls == [("train", "faster_rcnn_ugs", 0)]
+    with pytest.raises(SystemExit):                         # replay is for the two gradient arms only
+        study.main(["replay", "--arms", "fcos", "--seeds", "0"])
