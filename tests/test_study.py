@@ -233,6 +233,18 @@ def test_gradient_replay_of_a_finished_run_its_archive_and_reading_it_back(fake)
                                    root=fake, log=logged.append) == []
     got = study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[0, 1], archive=arch, root=fake)
     assert list(got["faster_rcnn_ugs"]) == [1] and got["faster_rcnn_ugs"][1]["origin"] == "work dir"
+    # a replay left from an earlier run of that work dir (another command) is not archived
+    import json
+    replay_record = w / "faster_rcnn_ugs-seed1" / "gradients.json"
+    stale = json.loads(replay_record.read_text())
+    stale["run_command"] = stale["run_command"].replace("--seed 1", "--seed 9")
+    replay_record.write_text(json.dumps(stale))
+    logged.clear()
+    (arch / "faster_rcnn_ugs-seed1.json").unlink()
+    assert study.archive_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[1], archive=arch,
+                                   root=fake, log=logged.append) == []
+    assert logged == ["w/faster_rcnn_ugs-seed1/gradients.json: left out (a replay of another run than the finished one)"]
+    (arch / "faster_rcnn_ugs-seed1.json").write_text(json.dumps(g, indent=1) + "\n")
     shutil.rmtree(w)                                   # another machine: the archive only
     got = study.finished_gradients(["faster_rcnn_ugs"], work_root=w, epochs=3, seeds=[1], archive=arch, root=fake)
     assert got["faster_rcnn_ugs"][1]["origin"] == "archive" and got["faster_rcnn_ugs"][1]["epochs"] == g["epochs"]

@@ -715,7 +715,8 @@ def archive_gradients(arms: Sequence[str], *, work_root=SETTINGS["work_root"], a
                     f"--seeds {seed})")
                 continue
             g = json.loads(src.read_text(encoding="utf-8"))
-            if g["run_command"] != r["command"] or g["inputs"] != r.get("inputs", {}):
+            if differs(dict(command=g["run_command"], inputs=g["inputs"]), shlex.split(r["command"]),
+                       r.get("inputs", {})):
                 log(f"{runs.relative(src, root)}: left out (a replay of another run than the finished one)")
                 continue
             files, before = {folder / f"{arm}-seed{seed}.json": src.read_bytes()}, len(written)
