@@ -75,10 +75,12 @@ CI_TIER = {
 
 #: The study tier's parameter set: the notebooks with a study section, in the study profile;
 #: 03 reports the finished runs only (a run not finished yet is named, not trained), 11 trains
-#: its ten short runs (~30 min)
+#: its ten short runs (~30 min), 12 reads the gradient replays of the finished L2 / UGS runs
+#: (it replays a finished run of this machine that has none yet, ~1.5 min each; trains nothing)
 STUDY_TIER = {
     "03_visdrone_detectors": {"profile": "study", "study_train": False},
     "11_gradient_variance": {"profile": "study"},
+    "12_gradient_maps": {"profile": "study", "study_train": False},
 }
 
 

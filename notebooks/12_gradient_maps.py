@@ -213,10 +213,7 @@ if profile == "study":
     arms = list(STUDY_ARMS.values())
     if study_train:
         study.ensure_pretrained()
-        for _s in study.SETTINGS["seeds"]:  # seed-major: pairs complete early
-            for _arm in arms:
-                study.run_one(_arm, _s, epochs=epochs, work_root=work_path)
-                study.replay_gradients(_arm, _s, epochs=epochs, work_root=work_path)
+        study.train_and_replay(arms, study.SETTINGS["seeds"], epochs=epochs, work_root=work_path)
     for _arm, _done in study.finished(arms, work_root=work_path, epochs=epochs).items():
         for _s in sorted(_done):   # a finished run of this machine not replayed yet (~1.5 min each)
             if not (study.run_dir(work_path, _arm, _s) / "gradients.json").is_file():
@@ -390,7 +387,6 @@ display(Markdown("\n".join(lines)))
 
 # %%
 STUDY_TABLE = ROOT / "papers_tables" / "measured" / "study" / "figure2_study_synthetic128.csv"
-STUDY_READINGS = CONVERGENCE_READINGS  # (row, what it compares, the claim's side of 1)
 
 
 study_rows = []
@@ -399,12 +395,12 @@ if profile == "study":
                                       for a in STUDY_ARMS.values()))
     paired = sorted(readings["l2_small_vs_medium"][0])
     print(f"seeds with both runs replayed: {paired} ({len(paired)} of {len(study.SETTINGS['seeds'])})")
-    for row, what, side in STUDY_READINGS:
+    for row, what, side in CONVERGENCE_READINGS:
         base, treat = readings[row]
         print(f"  {what}: per seed " + ", ".join(f"{s}: {math.exp(treat[s] - base[s]):.3f}" for s in sorted(base)))
     if len(paired) >= 2:
         sources = [replays[a][s_]["commands"][w] for s_ in paired for a in STUDY_ARMS.values() for w in ("first", "last")]
-        for row, what, side in STUDY_READINGS:
+        for row, what, side in CONVERGENCE_READINGS:
             c = stats.paired_comparison(*readings[row])
             m, lo, hi = (math.exp(c[k]) for k in ("diff_mean", "ci_low", "ci_high"))
             study_rows.append(dict(row=row, what=what, side=side, ratio=m, low=lo, high=hi, n=c["n"],
@@ -424,7 +420,7 @@ if profile == "study":
         print("fewer than 2 seeds with both runs: no interval yet, no table written")
 elif STUDY_TABLE.is_file():
     committed = read_table(STUDY_TABLE)
-    for row, what, side in STUDY_READINGS:
+    for row, what, side in CONVERGENCE_READINGS:
         v = {c: committed.value(row, c) for c in ("ratio", "ratio_ci95_low", "ratio_ci95_high")}
         study_rows.append(dict(row=row, what=what, side=side, ratio=v["ratio"], low=v["ratio_ci95_low"],
                                high=v["ratio_ci95_high"], n=len(committed.record(row, "ratio")["seeds"].split()),

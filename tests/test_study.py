@@ -450,6 +450,29 @@ def test_plan_prices_the_runs_left_from_the_cost_pilot(tmp_path, capsys):
     assert "left to run: ~1.2 h on this machine" in capsys.readouterr().out     # 3 x 24 min
 
 
+def test_plan_adds_the_gradient_replays_of_figs_1_2(tmp_path, capsys, monkeypatch):
+    w = tmp_path / "w"
+    setting = "synth128-128/e2"
+    _write_run(w / "pilot" / setting, "t6_l2_baseline", 0, ap=1.0, ap_s=1.0, epochs=2)
+    rec = w / "pilot" / setting / "t6_l2_baseline-seed0" / "study_run.json"
+    data = __import__("json").loads(rec.read_text())
+    data["seconds"] = 60.0                                      # 24 min per 48-epoch run
+    rec.write_text(__import__("json").dumps(data))
+    # seed 0 replayed already: 60 s + 30 s
+    monkeypatch.setattr(study, "finished_gradients", lambda arms, **kw: {
+        "t6_l2_baseline": {0: {"seconds": {"first": 60.0, "last": 30.0}, "origin": "archive"}}})
+    study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
+    out = capsys.readouterr().out
+    assert "~24.0 min per run (its 2-epoch pilot x 24) + 1.5 min per replay (measured; 1 replayed)" in out
+    assert "left to run: ~2.1 h on this machine" in out        # 5 x 24 min + 4 x 1.5 min = 126 min
+    study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w), "--no-replay"])
+    out = capsys.readouterr().out
+    assert "per replay" not in out and "its replay" not in out and "left to run: ~2.0 h" in out   # 5 x 24 min
+    monkeypatch.setattr(study, "finished_gradients", lambda arms, **kw: {})
+    study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
+    assert "+ its replay (cost not measured yet" in capsys.readouterr().out
+
+
 def _derived(row, metric, seeds, **values):
     return [dict(row=row, method="m", variant="v", column=f"{metric} {k}", value=v, status="derived",
                  source="c", seed=seeds) for k, v in values.items()]

@@ -43,6 +43,7 @@ MEASURED_TABLES: Dict[str, List[Tuple[str, str]]] = {
 STUDY_TABLES: Dict[str, List[Tuple[str, str]]] = {
     "03_visdrone_detectors": [("table1_study.csv", "table1_study_synthetic128.csv")],
     "11_gradient_variance": [("figure6_measured.csv", "figure6_study_synthetic128.csv")],
+    "12_gradient_maps": [("figure2_measured.csv", "figure2_study_synthetic128.csv")],
 }
 #: Committed copies per parameter set ("tier"): main job -> measured/, test command -> measured/ci/,
 #: the CPU study (hours; never in CI) -> measured/study/.

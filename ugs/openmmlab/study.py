@@ -555,6 +555,21 @@ def replay_gradients(arm: str, seed: int, *, epochs: int = SETTINGS["epochs"], w
     return record
 
 
+def train_and_replay(arms: Sequence[str], seeds: Sequence[int], *, epochs: int, work_root, skip=None,
+                     replay: bool = True, root=ROOT, **kw) -> None:
+    """Train each arm and seed not in ``skip`` (``{arm: seeds}``) with :func:`run_one`, seed-major
+    so that pairs complete early, and replay each run of :data:`GRADIENT_ARMS` right after it
+    (:func:`replay_gradients`) unless ``replay`` is false. ``study run`` and notebook 12's
+    ``study_train`` both do this."""
+    skip = skip or {}
+    todo = [(a, s) for s in seeds for a in arms if s not in skip.get(a, ())]
+    for i, (arm, seed) in enumerate(todo, 1):
+        print(f"({i}/{len(todo)})", end=" ", flush=True)
+        run_one(arm, seed, epochs=epochs, work_root=work_root, root=root, **kw)
+        if replay and arm in GRADIENT_ARMS:
+            replay_gradients(arm, seed, epochs=epochs, work_root=work_root, root=root, **kw)
+
+
 def check_notebook_setting(*, dataset, data_root, epochs, gpus, max_per_img, seed) -> tuple:
     """A training notebook's parameters in its ``study`` profile, whose setting is
     :data:`SETTINGS`: a ValueError names every parameter changed from its default (a changed
@@ -751,11 +766,11 @@ def finished_gradients(arms: Sequence[str] = GRADIENT_ARMS, *, work_root=SETTING
             places = [("work dir", run_dir(work_root, arm, seed, root) / "gradients.json")]
             if archive is not None:
                 places.append(("archive", runs.resolve(archive, root) / f"{arm}-seed{seed}.json"))
+            want = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting)
             for origin, path in places:
                 if not path.is_file():
                     continue
                 g = json.loads(path.read_text(encoding="utf-8"))
-                want = command(arm, seed, epochs=epochs, work_root=work_root, root=root, **setting)
                 why = differs(dict(command=g["run_command"], inputs=g["inputs"]), want, used)
                 if why:
                     log(f"{runs.relative(path, root)}: left out (it replays {why} than this setting's run)")
@@ -908,6 +923,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
             left = len(args.seeds) - n
             total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
+            if arm in GRADIENT_ARMS and not args.no_replay:   # Figs. 1/2: each run's two replayed epochs
+                replayed = finished_gradients([arm], work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
+                                              archive=None if args.no_archive else GRADIENT_ARCHIVE,
+                                              log=note, **setting).get(arm, {})
+                rsecs = [sum(g["seconds"].values()) for g in replayed.values() if g.get("seconds")]
+                if rsecs:
+                    per_replay = sum(rsecs) / len(rsecs)
+                    cost += f" + {per_replay / 60:.1f} min per replay (measured; {len(replayed)} replayed)"
+                    if total is not None:
+                        total += per_replay * (len(args.seeds) - len(replayed))
+                else:
+                    cost += " + its replay (cost not measured yet, ~1.5 min on 2 cores; not counted below)"
             print(f"{arm:22s} {n}/{len(args.seeds)} seeds finished" + (f" ({archived} in the archive)" if archived
                                                                        else "") + f"; {cost}; {ARMS[arm]}")
         print("left to run: " + (f"~{total / 3600:.1f} h on this machine" if total is not None
@@ -957,13 +984,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 log=note, **setting).items()}
             for a, seeds in archived.items():
                 print(f"{a}: seed(s) {sorted(seeds)} archived ({ARCHIVE}): skipped", flush=True)
-        todo = [(a, s) for s in args.seeds for a in args.arms   # seed-major: pairs complete early
-                if s not in archived.get(a, ())]
-        for i, (arm, seed) in enumerate(todo, 1):
-            print(f"({i}/{len(todo)})", end=" ", flush=True)
-            run_one(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
-            if arm in GRADIENT_ARMS and not args.no_replay:
-                replay_gradients(arm, seed, epochs=args.epochs, work_root=args.work_root, **setting)
+        train_and_replay(args.arms, args.seeds, epochs=args.epochs, work_root=args.work_root, skip=archived,
+                         replay=not args.no_replay, **setting)
         return 0
     results = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
                        archive=None if args.no_archive else ARCHIVE, log=note, **setting)
