@@ -19,10 +19,10 @@ Two parameter sets ("tiers") of the same notebooks:
   ``tests/notebooks/NN.ipynb`` (executed with the ``ci`` parameters injected; nbval re-executes
   them in ``bash ci/test.sh``) and the tables in ``papers_tables/measured/ci/``.
 * ``study``: the notebooks with a CPU study section (:data:`STUDY_TIER`), in the ``study``
-  profile. Notebooks 03 and 09 report the study's finished runs (``ugs.openmmlab.study``;
-  training them takes hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p
-  profile study``); notebook 11 trains its Fig. 6 study itself (10 runs of 100 iterations,
-  ~30 min). Only the tables are committed, to ``papers_tables/measured/study/``; the executed
+  profile. Notebook 03 reports the study's finished runs (``ugs.openmmlab.study``; training
+  them takes hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p profile
+  study``), notebook 12 their gradient replays (Figs. 1/2); notebook 11 trains its Fig. 6 study
+  itself (10 runs of 100 iterations, ~22 min). Only the tables are committed, to ``papers_tables/measured/study/``; the executed
   notebook goes to ``outputs/study/``. Never part of the main job or CI.
 
 The ``.py`` twin (jupytext py:percent) is the source: each run first builds the notebook from
@@ -75,8 +75,9 @@ CI_TIER = {
 
 #: The study tier's parameter set: the notebooks with a study section, in the study profile;
 #: 03 reports the finished runs only (a run not finished yet is named, not trained), 11 trains
-#: its ten short runs (~30 min), 12 reads the gradient replays of the finished L2 / UGS runs
-#: (it replays a finished run of this machine that has none yet, ~1.5 min each; trains nothing)
+#: its ten short runs (~22 min), 12 reads the gradient replays of the finished L2 / UGS runs
+#: (the work dir's, else the committed ones; it replays a finished run of this machine that has
+#: none yet, ~1.5 min each, and trains nothing)
 STUDY_TIER = {
     "03_visdrone_detectors": {"profile": "study", "study_train": False},
     "11_gradient_variance": {"profile": "study"},

@@ -22,7 +22,7 @@ L2, UGS = "t6_l2_baseline", "faster_rcnn_ugs"
 #: the verdict each claim has in the committed table; the strict xfails below state it in words,
 #: so a re-committed table that changes a verdict fails here until their reasons are rewritten
 VERDICTS = {"l2_small_vs_medium": "not resolved", "ugs_small_vs_medium": "not resolved",
-            "ugs_vs_l2_small_salience": "not resolved"}
+            "ugs_vs_l2_small_salience": "holds"}
 
 
 def _table():
@@ -83,6 +83,7 @@ def test_committed_figure2_study_table_follows_from_the_archived_replays():
         for col, value in want.items():
             r = m[(row, col)]
             assert r["status"] == "measured" and r["profile"] == "study" and r["epochs"] == "48"
+            assert [int(x) for x in r["seeds"].split()] == seeds, (row, col)
             # written to 4 significant digits
             assert float(r["value"]) == pytest.approx(value, rel=1e-3), (row, col)
             # its sources: both replays (first, last epoch) of both losses for each seed, whose
@@ -129,8 +130,10 @@ def test_fig2_small_gradient_stays_pronounced_under_ugs_in_the_cpu_study():
     assert float(_table()[("ugs_small_vs_medium", "ratio_ci95_low")]["value"]) > 1.0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NOT_RESOLVED + (
-    "Claim (Fig. 5): at the last epoch UGS makes small objects' gradient less salient (relative to "
-    "medium ones') than L2 does, i.e. the ratio UGS over L2 is below 1."))
 def test_fig5_ugs_makes_small_gradients_less_salient_in_the_cpu_study():
+    # Claim (Fig. 5): at the last epoch UGS makes small objects' gradient less salient (relative
+    # to medium ones') than L2 does, i.e. the ratio UGS over L2 is below 1. It HOLDS in the CPU
+    # study at the committed table's seeds (48 epochs, 128-px synthetic set; its whole 95 %
+    # interval below 1, one uncorrected interval per reading); the paper profile of notebook 12
+    # is the run that tests it on VisDrone.
     assert float(_table()[("ugs_vs_l2_small_salience", "ratio_ci95_high")]["value"]) < 1.0

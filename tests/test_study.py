@@ -452,22 +452,32 @@ def test_plan_prices_the_runs_left_from_the_cost_pilot(tmp_path, capsys):
 
 def test_plan_adds_the_gradient_replays_of_figs_1_2(tmp_path, capsys, monkeypatch):
     w = tmp_path / "w"
-    setting = "synth128-128/e2"
-    _write_run(w / "pilot" / setting, "t6_l2_baseline", 0, ap=1.0, ap_s=1.0, epochs=2)
-    rec = w / "pilot" / setting / "t6_l2_baseline-seed0" / "study_run.json"
-    data = __import__("json").loads(rec.read_text())
-    data["seconds"] = 60.0                                      # 24 min per 48-epoch run
-    rec.write_text(__import__("json").dumps(data))
-    # seed 0 replayed already: 60 s + 30 s
-    monkeypatch.setattr(study, "finished_gradients", lambda arms, **kw: {
-        "t6_l2_baseline": {0: {"seconds": {"first": 60.0, "last": 30.0}, "origin": "archive"}}})
+    _write_run(w / "pilot" / "synth128-128/e2", "t6_l2_baseline", 0, ap=1.0, ap_s=1.0, epochs=2)   # 60 s: 24 min per run
+    asked = []
+
+    def replays(arms, **kw):   # seed 0 replayed already: 480 s + 240 s
+        asked.append((kw["archive"], list(kw["seeds"])))
+        return {"t6_l2_baseline": {0: {"seconds": {"first": 480.0, "last": 240.0}, "origin": "archive"}}}
+    monkeypatch.setattr(study, "finished_gradients", replays)
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
     out = capsys.readouterr().out
-    assert "~24.0 min per run (its 2-epoch pilot x 24) + 1.5 min per replay (measured; 1 replayed)" in out
-    assert "left to run: ~2.1 h on this machine" in out        # 5 x 24 min + 4 x 1.5 min = 126 min
+    assert "~24.0 min per run (its 2-epoch pilot x 24) + 12.0 min per replay (measured; 1 replayed)" in out
+    assert "left to run: ~2.8 h on this machine" in out        # 5 x 24 min + 4 x 12 min = 168 min
+    assert asked[-1] == (study.GRADIENT_ARCHIVE, [0, 1, 2, 3, 4])
+    study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w), "--seeds", "0", "1",
+                "2", "--no-archive"])
+    assert "left to run: ~1.6 h" in capsys.readouterr().out   # 3 x 24 min + 2 x 12 min = 96 min
+    assert asked[-1] == (None, [0, 1, 2])
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w), "--no-replay"])
     out = capsys.readouterr().out
     assert "per replay" not in out and "its replay" not in out and "left to run: ~2.0 h" in out   # 5 x 24 min
+    # an archived run whose replay was not archived: named, and its replay not priced
+    monkeypatch.setattr(study, "finished", lambda arms, **kw: {"t6_l2_baseline": {
+        0: {"origin": "archive", "seconds": 1440.0}, 1: {"origin": "archive", "seconds": 1440.0}}})
+    study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
+    out = capsys.readouterr().out
+    assert "seed(s) [1] archived without a replay" in out
+    assert "left to run: ~1.8 h" in out                        # 3 x 24 min + 3 x 12 min = 108 min
     monkeypatch.setattr(study, "finished_gradients", lambda arms, **kw: {})
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
     assert "+ its replay (cost not measured yet" in capsys.readouterr().out

@@ -864,9 +864,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help=f"run: do not train a run whose record in {ARCHIVE} is this setting's (the kit's "
                          "own study, continued); by default every run is trained here")
     ap.add_argument("--no-archive", action="store_true",
-                    help=f"plan, report: only the work root's runs, not {ARCHIVE}'s")
+                    help=f"plan, report: only the work root's runs and replays, not those of {ARCHIVE} "
+                         f"and {GRADIENT_ARCHIVE}")
     ap.add_argument("--no-replay", action="store_true",
-                    help=f"run: no gradient replay after the runs of {', '.join(GRADIENT_ARMS)}")
+                    help=f"run: no gradient replay after the runs of {', '.join(GRADIENT_ARMS)}; "
+                         "plan: do not price those replays")
     ap.add_argument("--out", default=None, help="report: write the table (papers_tables schema) to this CSV; "
                                                "curves: the figure")
     args = ap.parse_args(argv)
@@ -904,9 +906,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     runs.resolve(args.out, ROOT))
         print(f"{args.out}: {', '.join(f'{e} epochs' for e in found)}")
         return 0
+    archive = None if args.no_archive else ARCHIVE
     if args.action == "plan":
         done = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
-                        archive=None if args.no_archive else ARCHIVE, log=note, **setting)
+                        archive=archive, log=note, **setting)
         total = 0.0
         for arm in args.arms:
             n = len(done.get(arm, {}))
@@ -925,21 +928,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
             if arm in GRADIENT_ARMS and not args.no_replay:   # Figs. 1/2: each run's two replayed epochs
                 replayed = finished_gradients([arm], work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
-                                              archive=None if args.no_archive else GRADIENT_ARCHIVE,
+                                              archive=None if archive is None else GRADIENT_ARCHIVE,
                                               log=note, **setting).get(arm, {})
+                # an archived run without its replay cannot be replayed here (its checkpoints stayed
+                # on the machine that trained it): named, not priced
+                lost = sorted(s_ for s_, r in done.get(arm, {}).items() if r["origin"] == "archive" and s_ not in replayed)
                 rsecs = [sum(g["seconds"].values()) for g in replayed.values() if g.get("seconds")]
                 if rsecs:
                     per_replay = sum(rsecs) / len(rsecs)
                     cost += f" + {per_replay / 60:.1f} min per replay (measured; {len(replayed)} replayed)"
                     if total is not None:
-                        total += per_replay * (len(args.seeds) - len(replayed))
+                        total += per_replay * (len(args.seeds) - len(replayed) - len(lost))
                 else:
                     cost += " + its replay (cost not measured yet, ~1.5 min on 2 cores; not counted below)"
+                if lost:
+                    cost += f"; seed(s) {lost} archived without a replay (not replayable without training again)"
             print(f"{arm:22s} {n}/{len(args.seeds)} seeds finished" + (f" ({archived} in the archive)" if archived
                                                                        else "") + f"; {cost}; {ARMS[arm]}")
         print("left to run: " + (f"~{total / 3600:.1f} h on this machine" if total is not None
                                  else "unknown (an arm's cost is not measured)")
-              + ("" if args.no_archive else " (archived runs counted as finished: `run --skip-archived`)"))
+              + ("" if archive is None else " (archived runs counted as finished: `run --skip-archived`)"))
         return 0
     if args.action == "pilot":
         for arm in args.arms:
@@ -988,7 +996,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          replay=not args.no_replay, **setting)
         return 0
     results = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
-                       archive=None if args.no_archive else ARCHIVE, log=note, **setting)
+                       archive=archive, log=note, **setting)
     if args.out:
         from ..papers import write_table
         records = table_records(results, args.table, dataset=f"synthetic {args.image_size} px")
