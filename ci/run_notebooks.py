@@ -22,8 +22,8 @@ Two parameter sets ("tiers") of the same notebooks:
   profile. Notebook 03 reports the study's finished runs (``ugs.openmmlab.study``; training
   them takes hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p profile
   study``), notebook 12 their gradient replays (Figs. 1/2); notebook 11 trains its Fig. 6 study
-  itself (10 runs of 100 iterations, ~22 min). Only the tables are committed, to ``papers_tables/measured/study/``; the executed
-  notebook goes to ``outputs/study/``. Never part of the main job or CI.
+  itself (10 runs of 100 iterations, ~22 min). Only the tables are committed, to
+  ``papers_tables/measured/study/``; the executed notebook goes to ``outputs/study/``. Never part of the main job or CI.
 
 The ``.py`` twin (jupytext py:percent) is the source: each run first builds the notebook from
 it, so an unsynced ``.ipynb`` never runs. Each notebook NAME gets ``output_dir`` OUT/NAME
