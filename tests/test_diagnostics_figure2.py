@@ -6,6 +6,7 @@ it was read from (``benchmarks/results/study/gradients/``), and the paper's two 
 The expected values are worked out here from the replays' JSON files with NumPy / SciPy; neither
 ``ugs.diagnostics.convergence_readings`` nor ``ugs.stats`` is used."""
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -30,6 +31,7 @@ def _table():
         return {(r["row"], r["column"]): r for r in csv.DictReader(fh)}
 
 
+@functools.lru_cache(maxsize=None)
 def _replay(arm, seed):
     return json.loads((REPLAYS / f"{arm}-seed{seed}.json").read_text(encoding="utf-8"))
 

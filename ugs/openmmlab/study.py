@@ -910,6 +910,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.action == "plan":
         done = finished(args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
                         archive=archive, log=note, **setting)
+        replay_arms = [] if args.no_replay else [a for a in args.arms if a in GRADIENT_ARMS]
+        replays = finished_gradients(replay_arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
+                                     archive=None if archive is None else GRADIENT_ARCHIVE,
+                                     log=note, **setting)
         total = 0.0
         for arm in args.arms:
             n = len(done.get(arm, {}))
@@ -926,10 +930,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
             left = len(args.seeds) - n
             total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
-            if arm in GRADIENT_ARMS and not args.no_replay:   # Figs. 1/2: each run's two replayed epochs
-                replayed = finished_gradients([arm], work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
-                                              archive=None if archive is None else GRADIENT_ARCHIVE,
-                                              log=note, **setting).get(arm, {})
+            if arm in replay_arms:   # Figs. 1/2: each run's two replayed epochs
+                replayed = replays.get(arm, {})
                 # an archived run without its replay cannot be replayed here (its checkpoints stayed
                 # on the machine that trained it): named, not priced
                 lost = sorted(s_ for s_, r in done.get(arm, {}).items() if r["origin"] == "archive" and s_ not in replayed)
