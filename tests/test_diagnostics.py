@@ -144,3 +144,18 @@ def test_convergence_readings_by_hand():
 def test_claim_verdict_reads_the_interval_against_the_claims_side(low, high, side, want):
     from ugs.diagnostics import claim_verdict
     assert claim_verdict(low, high, side) == want
+
+
+@pytest.mark.parametrize("side, want", [(+1, "above"), (-1, "below")])
+def test_claim_words_name_the_side_claim_verdict_reads(side, want):
+    from ugs.diagnostics import claim_verdict, claim_words
+    assert claim_words(side) == want
+    # the same side read by claim_verdict: an interval wholly on the named side holds
+    assert claim_verdict(*((1.5, 2.0) if want == "above" else (0.5, 0.7)), side) == "holds"
+
+
+@pytest.mark.parametrize("side", [0, 2, "above"])
+def test_claim_words_refuses_a_side_other_than_plus_or_minus_one(side):
+    from ugs.diagnostics import claim_words
+    with pytest.raises(ValueError, match="side must be"):
+        claim_words(side)
