@@ -374,9 +374,11 @@ display(Markdown("\n".join(lines)))
 #   objects' gradient falls less than the medium ones'. Read as the ratio
 #   (last / first, small) / (last / first, medium) > 1, i.e. a positive paired difference
 #   log(last / first) small - medium, per loss (the synthetic set has no large objects). The
-#   paper shows Fig. 2 for a conventional loss; the kit asks the same question of UGS, so a
-#   "contradicted" there says that Fig. 2's pattern is absent under UGS (small objects' gradient
-#   falls more than the medium ones'), which is what UGS sets out to achieve;
+#   paper shows Fig. 2 for a conventional loss and makes no Fig. 2 claim for UGS; the kit asks
+#   the same question of UGS, so a "contradicted" there says only that Fig. 2's pattern is
+#   absent under UGS (small objects' gradient falls more than the medium ones'). Whether UGS
+#   removes the pattern needs it shown under L2 first; Fig. 5 is the reading that compares the
+#   two losses;
 # * **Fig. 5's claim**: at the last epoch UGS makes the small objects' gradient less salient
 #   than L2 does. Read within each loss, whose absolute gradient scales differ, as small /
 #   medium at the last epoch, and compared UGS against L2: the paired difference of its log < 0.

@@ -456,19 +456,24 @@ def test_plan_adds_the_gradient_replays_of_figs_1_2(tmp_path, capsys, monkeypatc
     asked = []
 
     def replays(arms, **kw):   # seed 0 replayed already: 480 s + 240 s
-        asked.append((kw["archive"], list(kw["seeds"])))
+        asked.append((list(arms), kw["archive"], list(kw["seeds"])))
         return {"t6_l2_baseline": {0: {"seconds": {"first": 480.0, "last": 240.0}, "origin": "archive"}}}
     monkeypatch.setattr(study, "finished_gradients", replays)
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
     out = capsys.readouterr().out
     assert "~24.0 min per run (its 2-epoch pilot x 24) + 12.0 min per replay (measured; 1 replayed)" in out
     assert "left to run: ~2.8 h on this machine" in out        # 5 x 24 min + 4 x 12 min = 168 min
-    assert asked[-1] == (study.GRADIENT_ARCHIVE, [0, 1, 2, 3, 4])
+    assert asked[-1] == (["t6_l2_baseline"], study.GRADIENT_ARCHIVE, [0, 1, 2, 3, 4])
+    study.main(["plan", "--arms", "gfl", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w)])
+    capsys.readouterr()
+    assert asked[-1][0] == ["t6_l2_baseline"]   # only the gradient arms' replays are looked up
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w), "--seeds", "0", "1",
                 "2", "--no-archive"])
     assert "left to run: ~1.6 h" in capsys.readouterr().out   # 3 x 24 min + 2 x 12 min = 96 min
-    assert asked[-1] == (None, [0, 1, 2])
+    assert asked[-1] == (["t6_l2_baseline"], None, [0, 1, 2])
+    n_asked = len(asked)
     study.main(["plan", "--arms", "t6_l2_baseline", "--init", "scratch", "--work-root", str(w), "--no-replay"])
+    assert len(asked) == n_asked     # no replay looked up
     out = capsys.readouterr().out
     assert "per replay" not in out and "its replay" not in out and "left to run: ~2.0 h" in out   # 5 x 24 min
     # an archived run whose replay was not archived: named, and its replay not priced
@@ -697,3 +702,17 @@ def test_run_replays_the_gradient_arms_after_training_them(monkeypatch):
     assert calls == [("train", "faster_rcnn_ugs", 0)]
     with pytest.raises(SystemExit):                         # replay is for the two gradient arms only
         study.main(["replay", "--arms", "fcos", "--seeds", "0"])
+
+
+def test_curve_joins_sittings_and_names_an_epoch_without_validation(tmp_path):
+    # two sittings as mmengine writes them: the first validated epoch 1 and stopped after the
+    # checkpoint of epoch 2; the resumed one validated epochs 3 and 4
+    import json
+    for stamp, rows in (("20260101_000000", [{"step": 1, "visdrone/AP": 10.0}, {"step": 2, "loss": 1.0}]),
+                        ("20260102_000000", [{"step": 3, "visdrone/AP": 30.0}, {"step": 4, "visdrone/AP": 40.0}])):
+        folder = tmp_path / stamp / "vis_data"
+        folder.mkdir(parents=True)
+        (folder / "scalars.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    said = []
+    assert study.curve(tmp_path, log=said.append) == [10.0, 30.0, 40.0]
+    assert len(said) == 1 and "epoch(s) [2]" in said[0]

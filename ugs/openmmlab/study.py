@@ -435,9 +435,11 @@ def state(work_dir: pathlib.Path, cmd: Sequence[str], used: Optional[Dict[str, s
     return "new"
 
 
-def curve(work_dir: pathlib.Path, metric: str = "visdrone/AP") -> List[float]:
+def curve(work_dir: pathlib.Path, metric: str = "visdrone/AP", log=print) -> List[float]:
     """Validation ``metric`` after each epoch, over every sitting of the run (mmengine logs a
-    resumed run into a new timestamped folder; a later sitting's value for an epoch wins)."""
+    resumed run into a new timestamped folder; a later sitting's value for an epoch wins). An
+    epoch with no validation logged (a sitting stopped after its checkpoint, before its
+    validation was written) is not in the list, and is named through ``log``."""
     from .train import read_scalars   # standard library only at import
 
     by_epoch: Dict[int, float] = {}
@@ -445,6 +447,10 @@ def curve(work_dir: pathlib.Path, metric: str = "visdrone/AP") -> List[float]:
         for e in read_scalars(str(scalars.parent.parent)):
             if metric in e:   # a validation entry: its step is the epoch
                 by_epoch[int(e["step"])] = float(e[metric])
+    missing = sorted(set(range(1, max(by_epoch, default=0) + 1)) - set(by_epoch))
+    if missing:
+        log(f"{work_dir}: no {metric} logged for epoch(s) {missing}; the curve has the other "
+            f"{len(by_epoch)} epochs only, so its position i is not epoch i + 1 after them")
     return [by_epoch[k] for k in sorted(by_epoch)]
 
 
@@ -913,7 +919,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         replay_arms = [] if args.no_replay else [a for a in args.arms if a in GRADIENT_ARMS]
         replays = finished_gradients(replay_arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds,
                                      archive=None if archive is None else GRADIENT_ARCHIVE,
-                                     log=note, **setting)
+                                     log=note, **setting) if replay_arms else {}
         total = 0.0
         for arm in args.arms:
             n = len(done.get(arm, {}))
