@@ -256,11 +256,16 @@ def convergence_readings(l2: Dict[int, dict], ugs: Dict[int, dict]) -> Dict[str,
             "ugs_vs_l2_small_salience": ({s: salience(l2[s]) for s in seeds}, {s: salience(ugs[s]) for s in seeds})}
 
 
+def _check_side(side: int) -> None:
+    """A claim's side of 1 is +1 (above) or -1 (below); anything else is an error."""
+    if side not in (1, -1):
+        raise ValueError(f"side must be +1 or -1, got {side!r}")
+
+
 def claim_words(side: int) -> str:
     """The words for a claim's side of 1: ``"above"`` (``side`` +1) or ``"below"`` (-1), as
     :func:`claim_verdict` reads ``side``."""
-    if side not in (1, -1):
-        raise ValueError(f"side must be +1 or -1, got {side!r}")
+    _check_side(side)
     return "above" if side > 0 else "below"
 
 
@@ -268,8 +273,7 @@ def claim_verdict(low: float, high: float, side: int) -> str:
     """A ratio's interval ``[low, high]`` against a claim that it lies above 1 (``side`` +1) or
     below 1 (-1): ``holds`` (the interval on the claim's side), ``contradicted`` (on the other
     side) or ``not resolved`` (it contains 1, or is not defined)."""
-    if side not in (1, -1):
-        raise ValueError(f"side must be +1 or -1, got {side!r}")
+    _check_side(side)
     if not (math.isfinite(low) and math.isfinite(high)):
         return "not resolved"
     above, below = low > 1, high < 1
