@@ -43,7 +43,7 @@
 #
 # | | `quick` (the default on a machine without a GPU) | `paper` (Sec. 4.1.2; the default on a GPU machine with VisDrone in `data/visdrone`) |
 # |---|---|---|
-# | data | the kit's synthetic small-object set (the first 64 of its 200 train images; 50 val images; 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) |
+# | data | the kit's synthetic small-object set (the first 32 of its 200 train images; 50 val images; 256 px) | VisDrone-DET 2019 (6,471 train / 548 val images) |
 # | backbone | ResNet-18 from scratch | ResNet-50, ImageNet-pretrained |
 # | transformer | 1 encoder / 2 decoder layers, 100 queries, 20 denoising queries | 6 / 6 layers, 900 queries, 100 denoising queries |
 # | input | DETR-style augmentation scaled to at most 128 px | DETR-style augmentation (multi-scale resize 480-800, random crop) |
@@ -82,7 +82,6 @@ except ImportError:
 
 # %%
 import json
-import math
 import time
 
 import matplotlib.pyplot as plt
@@ -116,7 +115,8 @@ _t_start = time.perf_counter()
 # * `max_per_img`: detections kept per image and evaluated; `None` means quick 300, paper
 #   1,500 (the quick model has 100 queries x 10 classes = 1,000 candidates).
 # * `train_images`: quick profile only, train on the first N training images (`None`: all;
-#   the default 64 keeps the main job within its time; the test command's set uses 32).
+#   the default 32 keeps the main job within its 20 minutes on a 2-core machine; the test
+#   command's set uses the same).
 # * Re-running the notebook **retrains from scratch** (each detector's work dir is deleted).
 
 # %% tags=["parameters"]
@@ -130,7 +130,7 @@ work_dir = "work_dirs/04_visdrone_dino"  # checkpoints and logs go to <work_dir>
 seed = 0  # training seed (mmengine randomness)
 max_per_img = None  # None: quick 300, paper 1500 (following DQ-DETR, Sec. 4.1.2)
 image_size = 128  # quick profile only: the largest short side of the scaled DETR augmentation
-train_images = 64  # quick profile only: train on the first N images (None: all 200)
+train_images = 32  # quick profile only: train on the first N images (None: all 200)
 output_dir = "outputs/04_visdrone_dino"  # measured table and figures are written here
 
 # %%
@@ -189,8 +189,6 @@ if profile not in (*PROFILE_EPOCHS, "auto"):
 if dataset not in ("synthetic", "visdrone", "auto"):
     raise ValueError(f"dataset must be 'synthetic', 'visdrone' or 'auto', got {dataset!r}")
 if profile == "auto":
-    import torch
-
     _candidate = resolve(data_root if data_root is not None else "data/visdrone")
     _cuda = torch.cuda.is_available()
     _data = dataset != "synthetic" and visdrone_ready(_candidate)
@@ -463,15 +461,15 @@ print(f"configs/dino/dino_5scale_r50_ugs_24e_visdrone.py carries loss_weight={_c
 # ## 6 · What the quick profile does and does not show
 #
 # The quick profile is a **real measurement of a tiny setting**: a DINO-5scale with a
-# ResNet-18 trained from scratch, one encoder and two decoder layers, on 64 synthetic
-# images at up to 128 px for one epoch (16 steps of 4 images), evaluated on 50 images. It
+# ResNet-18 trained from scratch, one encoder and two decoder layers, on 32 synthetic
+# images at up to 128 px for one epoch (8 steps of 4 images), evaluated on 50 images. It
 # shows that the pipeline works end to end for a DETR-style detector: the UGS reg branches
 # inside DINO's iterative refinement, two-stage proposals and denoising queries -> the
 # Hungarian matcher on the decoded boxes -> Eq. 10 + 12 and the refinement step on the 5
 # encoder levels -> training with mmengine -> evaluation with the VisDrone rules -> a table
 # in the paper's schema.
 #
-# It does **not** reproduce Table 1: a DETR trained from scratch for 16 steps has not
+# It does **not** reproduce Table 1: a DETR trained from scratch for 8 steps has not
 # learned to detect (its AP is expected to be near 0 for both rows), so the measured gain
 # says nothing about the paper's +2.6 AP. The claim is checked by the paper profile (24
 # epochs of an ImageNet-pretrained R-50 on VisDrone, on GPUs):
@@ -538,7 +536,7 @@ print(f"notebook ran in {time.perf_counter() - _t_start:.0f} s (training {total_
 #   `papers_tables` schema and set beside the printed Table 1.
 # * **UGS loss weight** 1.1, by a measured rule (the UGS terms get the L1 terms' gradient norm
 #   at the start), from `benchmarks/results/loss_balance/`; the refinement term scales with it.
-# * **Learning**: the quick default's 16 steps are too few for a DETR from scratch; given 300
+# * **Learning**: the quick default's 8 steps are too few for a DETR from scratch; given 300
 #   steps in the same profile both rows learn (`benchmarks/results/quick_baselines/dino.json`).
 # * **Reading**: the quick profile checks the plumbing, not the claim; the paper profile
 #   (24 epochs, AdamW 2e-4, DETR augmentation, 1,500 detections per image) does.

@@ -42,8 +42,8 @@
 #
 # | | `quick` (the default) | `paper` | `study` (the CPU study, issue 16; Sec. 6) |
 # |---|---|---|---|
-# | data | 40 of the kit's synthetic 256-px training images | VisDrone-DET 2019 train | the study's synthetic set (200 images at 128 px, `data/synth128`) |
-# | model, schedule | ResNet-18 from scratch, 3 epochs, CPU | ResNet-50, the 1x schedule (12 epochs), GPUs | the quick ResNet-18 from the study's pretrained backbone, the study's 48 epochs, seeds 0-4 |
+# | data | 24 of the kit's synthetic 256-px training images | VisDrone-DET 2019 train | the study's synthetic set (200 images at 128 px, `data/synth128`) |
+# | model, schedule | ResNet-18 from scratch, 2 epochs, CPU | ResNet-50, the 1x schedule (12 epochs), GPUs | the quick ResNet-18 from the study's pretrained backbone, the study's 48 epochs, seeds 0-4 |
 # | L2 / UGS runs | trained here, the hook on | trained here, the hook on | the study's own runs of Table 6's L2 baseline and of full UGS (`t6_l2_baseline`, `faster_rcnn_ugs`), their first and last epoch replayed with the hook (`python -m ugs.openmmlab.study replay`) |
 #
 # Paper profile: `papermill notebooks/12_gradient_maps.ipynb out.ipynb -p profile paper -p dataset visdrone -p data_root /path/to/VisDrone`
@@ -94,8 +94,8 @@ _t_start = time.perf_counter()
 # * `profile`, `dataset`, `data_root`: as in notebook 03. The study's setting is fixed
 #   (`ugs.openmmlab.study.SETTINGS`): there `dataset`, `data_root`, `epochs`, `train_images`,
 #   `image_size` and `work_dir` are not used, and `seed` picks the seed Sec. 1-5 show.
-# * `epochs`: `None` means quick 3, paper 12. `train_images`: `None` uses every training
-#   image (quick: 40, to fit the CPU budget).
+# * `epochs`: `None` means quick 2, paper 12. `train_images`: `None` uses every training
+#   image (quick: 24, so that the main job fits its 20 minutes on 2 cores).
 # * Re-running retrains (quick, paper): each run's work dir is deleted first. The study profile
 #   trains nothing unless `study_train` (its runs take ~30 min each); a finished study run of
 #   this machine whose replay is missing is replayed (~1.5 min).
@@ -104,8 +104,8 @@ _t_start = time.perf_counter()
 profile = "quick"  # "quick" (CPU, synthetic, minutes), "paper" (VisDrone, GPUs) or "study" (the CPU study's runs)
 dataset = "synthetic"  # "synthetic" or "visdrone"
 data_root = None  # None: synthetic -> <repo>/data/synthetic (generated if absent); visdrone -> required
-epochs = None  # None: quick 3, paper 12
-train_images = None  # None: quick 40, paper all
+epochs = None  # None: quick 2, paper 12
+train_images = None  # None: quick 24, paper all
 seed = 0
 image_size = 256  # quick profile only
 work_dir = "work_dirs/12_gradient_maps"  # runs go to <work_dir>/<loss>
@@ -119,7 +119,7 @@ RUNS = {  # loss -> (config, --cfg-options)
             'model.roi_head.bbox_head.loss_bbox={"type": "MSELoss", "loss_weight": 1.0}']),
     "ugs": ("configs/faster_rcnn/faster_rcnn_r50_fpn_ugs_1x_visdrone.py", []),
 }
-DEFAULTS = {"quick": dict(epochs=3, train_images=40), "paper": dict(epochs=12, train_images=None),
+DEFAULTS = {"quick": dict(epochs=2, train_images=24), "paper": dict(epochs=12, train_images=None),
             "study": dict(epochs=study.SETTINGS["epochs"], train_images=None)}
 #: the study's arms of the two losses (the same configs as RUNS: Table 6's L2 row sets MSELoss in both stages)
 STUDY_ARMS = dict(zip(RUNS, study.GRADIENT_ARMS))

@@ -716,3 +716,34 @@ def test_curve_joins_sittings_and_names_an_epoch_without_validation(tmp_path):
     said = []
     assert study.curve(tmp_path, log=said.append) == [10.0, 30.0, 40.0]
     assert len(said) == 1 and "epoch(s) [2]" in said[0]
+
+
+def test_plan_falls_back_to_the_committed_cost_pilot(tmp_path, capsys, monkeypatch):
+    # a work root without runs or pilots (a new machine): the committed log's 2-epoch pilots, x 24
+    log = tmp_path / "cost.log"
+    log.write_text("# python -m ugs.openmmlab.study pilot ... --epochs 2\n"
+                   "[fcos seed 0] epoch 1 iter   10/50  eta 0:00:15  loss 3.919\n"
+                   "[fcos seed 0] done in 30 s  final: AP 2.5, AP50 11.6\n"
+                   "[gfl seed 0] done in 45.5 s  final: AP 15.1\n", encoding="utf-8")
+    monkeypatch.setattr(study, "PILOT_COST_LOG", str(log))
+    w = tmp_path / "w"
+    study.main(["plan", "--arms", "fcos", "gfl", "t6_ce", "--work-root", str(w), "--no-archive"])
+    out = capsys.readouterr().out
+    assert f"fcos                   0/5 seeds finished; ~12.0 min per run (its committed 2-epoch pilot x 24, " \
+           f"another machine: {log})" in out                                            # 30 s x 24 = 12 min
+    assert "gfl                    0/5 seeds finished; ~18.2 min per run (its committed" in out   # 45.5 x 24 = 1092 s
+    assert "t6_ce                  0/5 seeds finished; cost not measured" in out
+    assert "left to run: unknown" in out
+    study.main(["plan", "--arms", "fcos", "gfl", "--work-root", str(w), "--no-archive"])
+    assert ("left to run: ~2.5 h on this machine (some arms priced by another machine's pilot"
+            in capsys.readouterr().out)                                # 5 x (720 + 1092) s = 2.52 h
+    # another setting than the study's: the committed pilots do not price it
+    study.main(["plan", "--arms", "fcos", "--init", "scratch", "--work-root", str(w), "--no-archive"])
+    assert "fcos                   0/5 seeds finished; cost not measured" in capsys.readouterr().out
+
+
+def test_the_committed_cost_pilot_prices_every_arm():
+    seconds = study.committed_pilot_seconds()
+    assert set(seconds) == set(study.ARMS)
+    # read off benchmarks/results/study_pilot/cost_128px_e2.log by hand
+    assert (seconds["fcos"], seconds["faster_rcnn_ugs"], seconds["t6_ce"]) == (27.0, 94.0, 72.0)

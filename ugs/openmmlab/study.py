@@ -100,6 +100,10 @@ REPLAY_MAPS = 4
 #: the replays' records in git (``<arm>-seed<s>.json``, and in ``maps/`` both replayed epochs'
 #: maps of one image, :func:`figure1_maps`), beside :data:`ARCHIVE`
 GRADIENT_ARCHIVE = "benchmarks/results/study/gradients"
+#: the committed log of the 2-epoch cost pilots of every arm in the study's setting (session 10,
+#: a 2-core CPU): what ``plan`` prices an arm by when neither a finished run nor a pilot of this
+#: machine is there (a work root on a new machine)
+PILOT_COST_LOG = "benchmarks/results/study_pilot/cost_128px_e2.log"
 #: how a run's backbone starts: ``pretrained`` (the weights of ``python -m ugs.openmmlab.pretrain``,
 #: identical for every arm) or ``scratch`` (the quick profile's own: random)
 INITS = ("pretrained", "scratch")
@@ -786,6 +790,18 @@ def finished_gradients(arms: Sequence[str] = GRADIENT_ARMS, *, work_root=SETTING
     return out
 
 
+def committed_pilot_seconds(path=PILOT_COST_LOG, root=ROOT) -> Dict[str, float]:
+    """``{arm: seconds}`` of the 2-epoch cost pilots in the committed log ``path``: each arm's
+    ``[<arm> seed 0] done in <N> s`` line (the study's setting; a log without such lines gives
+    ``{}``)."""
+    import re
+    p = runs.resolve(path, root)
+    if not p.is_file():
+        return {}
+    found = re.findall(r"^\[(\S+) seed 0\] done in (\d+(?:\.\d+)?) s\b", p.read_text(encoding="utf-8"), re.M)
+    return {arm: float(sec) for arm, sec in found}
+
+
 def collect(work_root, arms: Sequence[str] = tuple(ARMS), root=ROOT) -> Dict[str, Dict[int, dict]]:
     """``{arm: {seed: record}}`` of the finished runs under ``work_root``."""
     out: Dict[str, Dict[int, dict]] = {}
@@ -921,6 +937,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      archive=None if archive is None else GRADIENT_ARCHIVE,
                                      log=note, **setting) if replay_arms else {}
         total = 0.0
+        committed = committed_pilot_seconds(PILOT_COST_LOG) if setting == default else {}
+        elsewhere = False   # an arm priced by the committed pilot: another machine's speed
         for arm in args.arms:
             n = len(done.get(arm, {}))
             archived = sum(r["origin"] == "archive" for r in done.get(arm, {}).values())
@@ -932,6 +950,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             elif short:   # the 2-epoch cost pilot, scaled: start-up counted every epoch, so a little high
                 per_run = next(iter(short.values()))["seconds"] * args.epochs / 2
                 cost = f"~{per_run / 60:.1f} min per run (its 2-epoch pilot x {args.epochs / 2:g})"
+            elif arm in committed:   # no run or pilot on this machine: session 10's pilot, committed
+                per_run = committed[arm] * args.epochs / 2
+                elsewhere = True
+                cost = (f"~{per_run / 60:.1f} min per run (its committed 2-epoch pilot x {args.epochs / 2:g}, "
+                        f"another machine: {PILOT_COST_LOG})")
             else:
                 per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
             left = len(args.seeds) - n
@@ -955,6 +978,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                                        else "") + f"; {cost}; {ARMS[arm]}")
         print("left to run: " + (f"~{total / 3600:.1f} h on this machine" if total is not None
                                  else "unknown (an arm's cost is not measured)")
+              + (" (some arms priced by another machine's pilot: machines differ 1.3-3x)"
+                 if elsewhere and total is not None else "")
               + ("" if archive is None else " (archived runs counted as finished: `run --skip-archived`)"))
         return 0
     if args.action == "pilot":
