@@ -952,7 +952,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cost = f"~{per_run / 60:.1f} min per run (its 2-epoch pilot x {args.epochs / 2:g})"
             elif arm in committed:   # no run or pilot on this machine: session 10's pilot, committed
                 per_run = committed[arm] * args.epochs / 2
-                elsewhere = True
+                elsewhere = elsewhere or len(args.seeds) > n     # counted in the total below
                 cost = (f"~{per_run / 60:.1f} min per run (its committed 2-epoch pilot x {args.epochs / 2:g}, "
                         f"another machine: {PILOT_COST_LOG})")
             else:
