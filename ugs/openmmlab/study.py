@@ -34,6 +34,7 @@ import argparse
 import hashlib
 import json
 import pathlib
+import re
 import shlex
 import shutil
 import sys
@@ -794,7 +795,6 @@ def committed_pilot_seconds(path=PILOT_COST_LOG, root=ROOT) -> Dict[str, float]:
     """``{arm: seconds}`` of the 2-epoch cost pilots in the committed log ``path``: each arm's
     ``[<arm> seed 0] done in <N> s`` line (the study's setting; a log without such lines gives
     ``{}``)."""
-    import re
     p = runs.resolve(path, root)
     if not p.is_file():
         return {}
@@ -943,6 +943,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             n = len(done.get(arm, {}))
             archived = sum(r["origin"] == "archive" for r in done.get(arm, {}).values())
             secs = [r["seconds"] for r in done.get(arm, {}).values() if r.get("seconds")]
+            left = len(args.seeds) - n
             short = collect(pilot_root(args.work_root, 2, **setting), [arm]).get(arm, {})
             if secs:
                 per_run = sum(secs) / len(secs)
@@ -952,12 +953,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cost = f"~{per_run / 60:.1f} min per run (its 2-epoch pilot x {args.epochs / 2:g})"
             elif arm in committed:   # no run or pilot on this machine: session 10's pilot, committed
                 per_run = committed[arm] * args.epochs / 2
-                elsewhere = elsewhere or len(args.seeds) > n     # counted in the total below
+                elsewhere = elsewhere or left > 0     # counted in the total below
                 cost = (f"~{per_run / 60:.1f} min per run (its committed 2-epoch pilot x {args.epochs / 2:g}, "
                         f"another machine: {PILOT_COST_LOG})")
             else:
                 per_run, cost = None, "cost not measured (python -m ugs.openmmlab.study pilot --epochs 2)"
-            left = len(args.seeds) - n
             total = None if total is None or (per_run is None and left) else total + (per_run or 0) * left
             if arm in replay_arms:   # Figs. 1/2: each run's two replayed epochs
                 replayed = replays.get(arm, {})
