@@ -103,8 +103,12 @@ def lab(tmp_path_factory):
 
 def _run_all(page) -> None:
     """Run > Run All Cells, as a user would; clicked again while no cell has started (a click
-    that lands before the kernel is connected is dropped)."""
+    that lands before the kernel is connected is dropped). A JupyterLab dialog over the page
+    fails the test with its text (it would block every click until the timeout, unexplained)."""
     for _ in range(6):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():
+            raise AssertionError(f"a JupyterLab dialog blocks the page: {dialog.first.inner_text()[:400]!r}")
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         deadline = time.monotonic() + 10
@@ -138,7 +142,7 @@ def test_py_twin_opens_as_a_notebook_runs_every_cell_and_saves_the_pair(lab, bro
     os.utime(ipynb, (t + 30, t + 30))
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{lab['base']}/lab/tree/notebooks/{NOTEBOOK.name}?token={lab['token']}")
+        page.goto(f"{lab['base']}/lab/tree/notebooks/{NOTEBOOK.name}?token={lab['token']}&reset")
         page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell, .jp-FileEditor", timeout=90_000)
         assert page.locator(".jp-FileEditor").count() == 0, "the .py opened as a text file, not as a notebook"
         cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
@@ -274,7 +278,9 @@ def test_training_progress_is_one_live_line_in_jupyterlab(lab, browser, tmp_path
                                                                      "language": "python"}}), nb_path)
     page = browser.new_page(viewport={"width": 1400, "height": 800})
     try:
-        page.goto(f"{lab['base']}/lab/tree/{nb_path.relative_to(ROOT).as_posix()}?token={lab['token']}")
+        # `reset`: a fresh workspace, so the notebook the test before left open (and rewrote on
+        # disk afterwards) is not restored beside this one, with its dialogs
+        page.goto(f"{lab['base']}/lab/tree/{nb_path.relative_to(ROOT).as_posix()}?token={lab['token']}&reset")
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=90_000)   # the open panel's: another notebook restored from the workspace keeps a hidden one
         _run_all(page)
