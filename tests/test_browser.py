@@ -150,7 +150,7 @@ def test_py_twin_opens_as_a_notebook_runs_every_cell_and_saves_the_pair(lab, bro
         while cells.count() < len(source.cells) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert cells.count() == len(source.cells), "the notebook's cells are not the .py's"
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=90_000)   # the open panel's: another notebook restored from the workspace keeps a hidden one
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=90_000)   # the open panel's (`?reset` leaves no other open; `:visible` still picks this one if a panel ever is)
 
         start, state = time.monotonic(), {}
         _run_all(page)
@@ -282,7 +282,7 @@ def test_training_progress_is_one_live_line_in_jupyterlab(lab, browser, tmp_path
         # disk afterwards) is not restored beside this one, with its dialogs
         page.goto(f"{lab['base']}/lab/tree/{nb_path.relative_to(ROOT).as_posix()}?token={lab['token']}&reset")
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=90_000)   # the open panel's: another notebook restored from the workspace keeps a hidden one
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']:visible", timeout=90_000)   # the open panel's (`?reset` leaves no other open; `:visible` still picks this one if a panel ever is)
         _run_all(page)
         lines_seen, counts = [], set()
         deadline = time.monotonic() + 120
