@@ -269,7 +269,7 @@ def test_finished_leaves_out_other_settings_runs_and_fills_from_the_archive(fake
     logged = []
     got = study.finished(["fcos", "gfl"], work_root=w, epochs=2, archive=arch, root=fake, log=logged.append)
     assert sorted(got) == ["fcos"] and sorted(got["fcos"]) == [0, 1] and logged == []
-    assert {r["origin"] for r in got["fcos"].values()} == {"work dir"}
+    assert {r["origin"] for r in got["fcos"].values()} == {"here"}
     assert got["fcos"][1]["metrics"]["AP"] == pytest.approx(0.21)          # the fake tool: 10 x 2 + seed
     # the same run started by another interpreter (another venv) is the same run
     record = w / "fcos-seed1" / "study_run.json"
@@ -702,6 +702,22 @@ def test_run_replays_the_gradient_arms_after_training_them(monkeypatch):
     assert calls == [("train", "faster_rcnn_ugs", 0)]
     with pytest.raises(SystemExit):                         # replay is for the two gradient arms only
         study.main(["replay", "--arms", "fcos", "--seeds", "0"])
+
+
+def test_run_skip_archived_names_the_archived_seeds_and_does_not_train_them(monkeypatch, capsys):
+    # `run --skip-archived`: a seed found only in the archive is named and not trained again; an arm
+    # with no archived seed prints nothing about the archive (its local runs say "finished earlier")
+    calls = []
+    monkeypatch.setattr(study, "check_pretrained", lambda *a, **k: None)
+    monkeypatch.setattr(study.runs, "ensure_synthetic", lambda *a, **k: None)
+    monkeypatch.setattr(study, "finished", lambda arms, **kw: {
+        "fcos": {0: {"origin": "archive"}, 1: {"origin": "work dir"}}, "gfl": {0: {"origin": "work dir"}}})
+    monkeypatch.setattr(study, "run_one", lambda arm, seed, **kw: calls.append((arm, seed)))
+    assert study.main(["run", "--arms", "fcos", "gfl", "--seeds", "0", "1", "--skip-archived"]) == 0
+    out = capsys.readouterr().out
+    assert "fcos: seed(s) [0] archived" in out
+    assert "gfl: seed(s)" not in out
+    assert calls == [("gfl", 0), ("fcos", 1), ("gfl", 1)]
 
 
 def test_curve_joins_sittings_and_names_an_epoch_without_validation(tmp_path):

@@ -1024,7 +1024,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 args.arms, work_root=args.work_root, epochs=args.epochs, seeds=args.seeds, archive=ARCHIVE,
                 log=note, **setting).items()}
             for a, seeds in archived.items():
-                print(f"{a}: seed(s) {sorted(seeds)} archived ({ARCHIVE}): skipped", flush=True)
+                if seeds:  # a seed whose work dir is here is skipped as "finished earlier" below
+                    print(f"{a}: seed(s) {sorted(seeds)} archived ({ARCHIVE}): skipped", flush=True)
         train_and_replay(args.arms, args.seeds, epochs=args.epochs, work_root=args.work_root, skip=archived,
                          replay=not args.no_replay, **setting)
         return 0
