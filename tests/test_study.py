@@ -269,7 +269,7 @@ def test_finished_leaves_out_other_settings_runs_and_fills_from_the_archive(fake
     logged = []
     got = study.finished(["fcos", "gfl"], work_root=w, epochs=2, archive=arch, root=fake, log=logged.append)
     assert sorted(got) == ["fcos"] and sorted(got["fcos"]) == [0, 1] and logged == []
-    assert {r["origin"] for r in got["fcos"].values()} == {"here"}
+    assert {r["origin"] for r in got["fcos"].values()} == {"work dir"}
     assert got["fcos"][1]["metrics"]["AP"] == pytest.approx(0.21)          # the fake tool: 10 x 2 + seed
     # the same run started by another interpreter (another venv) is the same run
     record = w / "fcos-seed1" / "study_run.json"
