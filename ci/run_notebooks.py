@@ -19,7 +19,7 @@ Two parameter sets ("tiers") of the same notebooks:
   ``tests/notebooks/NN.ipynb`` (executed with the ``ci`` parameters injected; nbval re-executes
   them in ``bash ci/test.sh``) and the tables in ``papers_tables/measured/ci/``.
 * ``study``: the notebooks with a CPU study section (:data:`STUDY_TIER`), in the ``study``
-  profile. Notebook 03 reports the study's finished runs (``ugs.openmmlab.study``; training
+  profile. Notebooks 03 and 09 report the study's finished runs (``ugs.openmmlab.study``; training
   them takes hours: ``python -m ugs.openmmlab.study run`` or the notebook with ``-p profile
   study``), notebook 12 their gradient replays (Figs. 1/2); notebook 11 trains its Fig. 6 study
   itself (10 runs of 100 iterations, ~22 min). Only the tables are committed, to
@@ -80,6 +80,7 @@ CI_TIER = {
 #: none yet, ~1.5 min each, and trains nothing)
 STUDY_TIER = {
     "03_visdrone_detectors": {"profile": "study", "study_train": False},
+    "09_ablation": {"profile": "study", "study_train": False},
     "11_gradient_variance": {"profile": "study"},
     "12_gradient_maps": {"profile": "study", "study_train": False},
 }

@@ -43,10 +43,10 @@
 #
 # A third profile, `study`, is the kit's CPU study (issue 16, Sec. 7): Table 6's build-up
 # (L2, Smooth-L1, L_CE, + IN, + lambda L_UM, + gamma L^ur) on the quick recipe at 128 px with
-# a pretrained backbone, 48 epochs, **five seeds per row** paired by seed (~11 h on 2 cores).
-# Sec. 7 reads its committed table (once Table 6's study runs exist and the runner's study tier
-# lists this notebook); `-p profile study` trains what is not finished yet (resumable) and
-# shows its seed-`seed` runs in Sec. 4-6.
+# a pretrained backbone, 48 epochs, **five seeds per row** paired by seed (~12 h on 2 cores, measured).
+# Sec. 7 reads its committed table (`papers_tables/measured/study/`, written by the runner's
+# study tier); `-p profile study` trains what is not finished yet (resumable) and shows its
+# seed-`seed` runs in Sec. 4-6.
 
 # %%
 # Make the repository root importable when the kit is not pip-installed
@@ -474,10 +474,15 @@ else:
 # The notebook's verdict: this run's rows (Sec. 4-6), then the CPU study's (Sec. 7).
 
 # %% tags=["verdict"]
-_verdict = (f"**Verdict** ({profile} profile, seed {seed}): "
-            + "; ".join(f"{r} AP {cell(measured[r]['AP'])}, AP_s {cell(measured[r]['AP_s'])}" for r in rows)
-            + (". One run per row, so no spread is measured: these numbers neither confirm nor refute Table 6."
-               if profile != "study" else f". Seed {seed}'s runs of the study; Sec. 7 has its five seeds per row."))
+if rows:
+    _verdict = (f"**Verdict** ({profile} profile, seed {seed}): "
+                + "; ".join(f"{r} AP {cell(measured[r]['AP'])}, AP_s {cell(measured[r]['AP_s'])}" for r in rows)
+                + (". One run per row, so no spread is measured: these numbers neither confirm nor refute Table 6."
+                   if profile != "study" else f". Seed {seed}'s runs of the study; Sec. 7 has its five seeds per row."))
+else:  # the study profile with no seed-`seed` run in this work root (its records may be in the archive)
+    _verdict = (f"**Verdict** ({profile} profile, seed {seed}): no finished seed-{seed} run under "
+                f"{runs_tool.relative(work_path, ROOT)}, so Sec. 4-6 show none (the archive keeps each run's "
+                "record, not its work dir); Sec. 7 reads every finished run.")
 if study_rows:
     _verdict += "\n\n" + study.verdict_sentence(study_rows)
 display(Markdown(_verdict))

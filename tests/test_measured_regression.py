@@ -165,12 +165,15 @@ def test_each_tier_has_its_folder_and_tables():
     assert [measured.measured_root(t) for t in ("main", "ci", "study")] == [base, base / "ci", base / "study"]
     assert measured.tables_of("03_visdrone_detectors", "main") == [("table1_measured.csv", "table1_quick_synthetic.csv")]
     assert measured.tables_of("03_visdrone_detectors", "study") == [("table1_study.csv", "table1_study_synthetic128.csv")]
+    assert measured.tables_of("09_ablation", "study") == [("table6_study.csv", "table6_study_synthetic128.csv")]
     assert measured.tables_of("01_gradient_instability", "study") == []
     with pytest.raises(ValueError, match="tier must be one of"):
         measured.tables_of("03_visdrone_detectors", "nightly")
     # the study tier runs the notebooks with a study section, in the study profile, finished runs only
     assert run_notebooks.tier_parameters("03_visdrone_detectors", "study") == {
         "profile": "study", "study_train": False, "output_dir": "outputs/study/03_visdrone_detectors"}
+    assert run_notebooks.tier_parameters("09_ablation", "study") == {
+        "profile": "study", "study_train": False, "output_dir": "outputs/study/09_ablation"}
     with pytest.raises(SystemExit, match="02_ugs_components has no study section"):
         run_notebooks.tier_parameters("02_ugs_components", "study")
 

@@ -42,6 +42,7 @@ MEASURED_TABLES: Dict[str, List[Tuple[str, str]]] = {
 #: (``ugs.openmmlab.study``): notebook stem -> [(file in its output folder, committed file name)].
 STUDY_TABLES: Dict[str, List[Tuple[str, str]]] = {
     "03_visdrone_detectors": [("table1_study.csv", "table1_study_synthetic128.csv")],
+    "09_ablation": [("table6_study.csv", "table6_study_synthetic128.csv")],
     "11_gradient_variance": [("figure6_measured.csv", "figure6_study_synthetic128.csv")],
     "12_gradient_maps": [("figure2_measured.csv", "figure2_study_synthetic128.csv")],
 }
