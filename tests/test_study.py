@@ -561,21 +561,11 @@ def test_committed_study_table_statistics_follow_from_its_runs(committed, notebo
     # every derived value of the committed study table, recomputed from its own measured runs
     # with NumPy / SciPy (read with the csv module, apart from ugs.papers and ugs.stats); the
     # runs are written to 2 decimals, so the recomputed values differ by up to the rounding bound
-    import csv
-
     import numpy as np
     from scipy import stats as sps
+    from study_tables import read_committed
 
-    with open(measured.measured_root("study") / committed, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    runs, derived = {}, {}
-    for r in rows:
-        if r["status"] == "measured":
-            runs.setdefault((r["row"], r["column"]), {})[int(r["seed"])] = float(r["value"])
-        else:
-            assert r["status"] == "derived", r
-            metric, stat = r["column"].split(" ")
-            derived[(r["row"], metric, stat)] = (float(r["value"]), r["seed"])
+    runs, derived = read_committed(committed)
     arms = {name: (base, treat) for name, base, treat, _ in study.COMPARISONS}
     assert runs and derived, committed
     checked = set()
